@@ -1,0 +1,215 @@
+"""The config as frozen dataclasses: every field has a default and a one-line comment.
+
+``build(Config, data, lines)`` validates plain YAML data against these classes: unknown
+keys, wrong types and bad choices are ``ConfigError``s naming the key path and its line.
+Expressions stay strings here; the problem layer parses them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigError, did_you_mean, one_of
+
+Lines = dict[str, int]
+
+
+def _f(default: Any = dataclasses.MISSING, *, choices: tuple[str, ...] = (), positive: bool = False,
+       factory: Any = None) -> Any:
+    meta = {"choices": choices, "positive": positive}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class FourierConfig:
+    features: int = _f(64, positive=True)   # random frequencies; the layer adds sin and cos of each
+    sigma: float = _f(1.0, positive=True)   # scale of the frequencies (inputs are in [-1, 1])
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    width: int = _f(64, positive=True)      # neurons per hidden layer
+    depth: int = _f(4, positive=True)       # hidden layers
+    activation: str = "tanh"                # smooth activations: tanh, sin, silu, gelu, softplus
+    dtype: str = _f("float32", choices=("float32", "float64"))  # float64 for high accuracy
+    engine: str = _f("auto", choices=("auto", "autograd", "taylor"))  # derivative engine
+    fourier_features: FourierConfig | None = None  # random Fourier embedding of the inputs
+
+
+@dataclass(frozen=True)
+class PointsConfig:
+    domain: int = _f(8192, positive=True)   # interior collocation points
+    boundary: int = _f(1024, positive=True)  # points per boundary condition
+    sampler: str = "sobol"                  # sobol or uniform
+    resample_every: int = 100               # draw fresh points every N steps; 0 keeps them
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    optimizer: str = _f("adam", choices=("adam", "lbfgs"))  # adam, then lbfgs to polish
+    steps: int = _f(1000, positive=True)    # optimizer steps in this stage
+    lr: float | None = _f(None, positive=True)  # default 1e-3 for adam, 1.0 for lbfgs
+    decay: float = _f(1.0, positive=True)   # multiply lr by this every decay_every steps
+    decay_every: int = _f(1000, positive=True)  # steps between lr decays
+    history: int = _f(50, positive=True)    # lbfgs: history size
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    seed: int = 0                           # seeds the network and the samplers
+    device: str = "auto"                    # auto: cuda when available, else cpu
+    points: PointsConfig = _f(factory=PointsConfig)  # collocation points
+    stages: tuple[StageConfig, ...] = _f(factory=lambda: (StageConfig(),))  # run in order
+    weights: dict[str, float] = _f(factory=dict)  # weight per loss term name; default 1
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    dir: str | None = None                  # run folder; default runs/<name>
+    every: int = _f(100, positive=True)     # steps between progress lines and scalars
+    checkpoint_every: int = _f(1000, positive=True)  # steps between last.pt writes
+    tensorboard: bool = True                # write TensorBoard event files
+
+
+@dataclass(frozen=True)
+class ConditionConfig:
+    on: str = ""                            # selector: x == 0, t == 0, boundary, ...
+    residual: str = ""                      # expression that must vanish there
+    weight: float | None = None             # overrides training.weights for this term
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = ""                          # run name; default: the file's stem
+    inputs: tuple[str, ...] = ()            # coordinates, in network-input order
+    outputs: tuple[str, ...] = ()           # fields, in network-output order
+    domain: Any = None                      # {x: [0, 1], t: [0, 1]}
+    constants: dict[str, float] = _f(factory=dict)  # named numbers used in expressions
+    equations: dict[str, str] = _f(factory=dict)    # residuals on interior points
+    conditions: dict[str, ConditionConfig] = _f(factory=dict)  # residuals on boundary parts
+    exact: Any = None                       # reference: expression, {u: ..}, or {file: ..}
+    model: ModelConfig = _f(factory=ModelConfig)
+    training: TrainingConfig = _f(factory=TrainingConfig)
+    logging: LoggingConfig = _f(factory=LoggingConfig)
+    checks: dict[str, str] = _f(factory=dict)  # per check: error, warn or off
+    problem: str | None = None              # file.py:Class, a Python Problem to start from
+    # Where each key came from; not a YAML key.
+    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False,
+                                  metadata={"internal": True})
+    source: str = field(default="", compare=False, repr=False, metadata={"internal": True})
+    given: frozenset[str] = field(default=frozenset(), compare=False, repr=False,
+                                  metadata={"internal": True})
+
+
+def build(cls: type, data: Any, lines: Lines, path: str = "", source: str = "") -> Any:
+    """Validate ``data`` against dataclass ``cls``; errors name the key and line."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(path, f"found {_kind(data)} {_short(data)}", "a mapping of keys",
+                          _example(cls), lines.get(path), source)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    kwargs = {}
+    for key, value in data.items():
+        sub = f"{path}.{key}" if path else key
+        if key not in fields:
+            raise ConfigError(sub, f"unknown key '{key}'{did_you_mean(key, fields)}",
+                              one_of(fields), "fix the spelling or remove the key",
+                              lines.get(sub), source)
+        f = fields[key]
+        kwargs[key] = _value(hints[key], value, sub, lines, source, f.metadata)
+    return cls(**kwargs)
+
+
+def _value(tp: Any, value: Any, path: str, lines: Lines, source: str,
+           meta: typing.Mapping[str, Any]) -> Any:
+    line = lines.get(path)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _value(inner[0], value, path, lines, source, meta)
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, lines, path, source)
+    if origin is tuple:
+        if isinstance(value, (str, int, float)) and args[0] is str:
+            value = [value]
+        if not isinstance(value, list):
+            raise ConfigError(path, f"found {_kind(value)} {_short(value)}", "a list",
+                              "write it as [a, b, ...]", line, source)
+        return tuple(_value(args[0], v, f"{path}.{i}", lines, source, {})
+                     for i, v in enumerate(value))
+    if origin is dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ConfigError(path, f"found {_kind(value)} {_short(value)}",
+                              "a mapping of names to values", "write it as {name: value}",
+                              line, source)
+        return {k: _value(args[1], v, f"{path}.{k}", lines, source, {}) for k, v in value.items()}
+    return _scalar(tp, value, path, line, source, meta)
+
+
+def _scalar(tp: type, value: Any, path: str, line: int | None, source: str,
+            meta: typing.Mapping[str, Any]) -> Any:
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(path, f"found {_short(value)}", "true or false", "", line, source)
+        return value
+    if tp in (int, float):
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(path, f"found the text {value!r}", f"a number ({tp.__name__})",
+                                  "write a number such as 1.0e-3", line, source) from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(path, f"found {_kind(value)} {_short(value)}",
+                              f"a number ({tp.__name__})", "write a plain number", line, source)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(path, f"found {value}", "a finite number", "", line, source)
+        if tp is int:
+            if float(value) != int(value):
+                raise ConfigError(path, f"found {value}", "a whole number",
+                                  f"write {round(value)}", line, source)
+            value = int(value)
+        if meta.get("positive") and value <= 0:
+            raise ConfigError(path, f"found {value}", "a positive number",
+                              "use a value greater than 0", line, source)
+        return tp(value)
+    if tp is str:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ConfigError(path, f"found {_kind(value)} {_short(value)}", "a string",
+                              "quote it", line, source)
+        value = str(value)
+        choices = meta.get("choices") or ()
+        if choices and value not in choices:
+            raise ConfigError(path, f"'{value}' is not allowed{did_you_mean(value, choices)}",
+                              one_of(choices), f"use one of {', '.join(choices)}", line, source)
+        return value
+    raise TypeError(f"unsupported config type {tp}")
+
+
+def _kind(v: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", bool: "a boolean",
+            type(None): "nothing"}.get(type(v), type(v).__name__)
+
+
+def _short(v: Any) -> str:
+    s = repr(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def _example(cls: type) -> str:
+    names = [f.name for f in dataclasses.fields(cls) if not f.metadata.get("internal")][:2]
+    return "write it as {" + ", ".join(f"{n}: ..." for n in names) + "}"

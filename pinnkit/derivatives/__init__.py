@@ -1,0 +1,81 @@
+"""Derivatives of a network with respect to its inputs.
+
+Engines map (module, points, wanted partials) to a table of tensors. ``autograd`` works
+for any torch module; ``taylor`` propagates Taylor coefficients through pinnkit's own
+networks. ``derivatives()`` is the public entry point that needs no problem or training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, did_you_mean, one_of
+from ..expr import Namespace, Partial, compile_expr, parse
+from .autograd import AutogradEngine
+
+Engine = Callable[..., dict[Partial, torch.Tensor]]
+ENGINES: dict[str, Callable[[], Engine]] = {"autograd": AutogradEngine}
+
+
+def taylor_supports(module: torch.nn.Module) -> bool:
+    """Whether the ``taylor`` engine can propagate through ``module``."""
+    if "taylor" not in ENGINES:
+        return False
+    from .taylor import supports
+
+    return supports(module)
+
+
+def make_engine(name: str, module: torch.nn.Module, key: str = "model.engine") -> Engine:
+    """The engine called ``name`` (``auto`` picks taylor where it applies)."""
+    if name == "auto":
+        name = "taylor" if taylor_supports(module) else "autograd"
+    if name not in ENGINES:
+        valid = [*ENGINES, "auto"]
+        raise ConfigError(key, f"unknown derivative engine '{name}'{did_you_mean(name, valid)}",
+                          one_of(valid), "use 'auto' unless you are comparing engines")
+    if name == "taylor" and not taylor_supports(module):
+        raise ConfigError(key, "engine 'taylor' needs a pinnkit network (MLP)",
+                          "a pinnkit MLP", "use engine 'autograd' for other torch modules")
+    return ENGINES[name]()
+
+
+def derivatives(
+    model: torch.nn.Module,
+    points: torch.Tensor | np.ndarray,
+    names: Sequence[str],
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    engine: str = "auto",
+    create_graph: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Fields, derivatives or any expression of them at ``points`` (N, len(inputs)).
+
+    ``names`` are expressions in pinnkit's language: ``u``, ``u_x``, ``d(u, x, x)``,
+    ``u_xx + u_yy``. ``requires_grad`` is handled here; the result has one (N,) tensor per
+    name, detached unless ``create_graph``.
+    """
+    x = torch.as_tensor(points)
+    if x.ndim == 1:
+        x = x.unsqueeze(-1)
+    param = next(model.parameters(), None)
+    if param is not None:
+        x = x.to(device=param.device, dtype=param.dtype)
+    ns = Namespace(tuple(inputs), tuple(outputs))
+    compiled = {n: compile_expr(parse(n, ns)) for n in names}
+    wanted: set[Partial] = set().union(*(c.needs for c in compiled.values()))
+    table = make_engine(engine, model)(model, x, wanted, outputs, create_graph=create_graph)
+    env: dict = {**table, **{name: x[:, i] for i, name in enumerate(inputs)}}
+    result = {}
+    for n, c in compiled.items():
+        value = torch.as_tensor(c(env), dtype=x.dtype, device=x.device)
+        value = value.expand(x.shape[0]) if value.ndim == 0 else value
+        result[n] = value if create_graph else value.detach()
+    return result
+
+
+def available_engines() -> Iterable[str]:
+    return [*ENGINES, "auto"]

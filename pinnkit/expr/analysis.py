@@ -1,0 +1,112 @@
+"""What an expression needs, and its symbolic derivative."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from . import tree as t
+from .names import Partial
+
+
+def walk(node: t.Node) -> Iterator[t.Node]:
+    yield node
+    for child in children(node):
+        yield from walk(child)
+
+
+def children(node: t.Node) -> tuple[t.Node, ...]:
+    if isinstance(node, (t.Neg, t.Call)):
+        return (node.arg,)
+    if isinstance(node, (t.Bin, t.Compare)):
+        return (node.left, node.right)
+    if isinstance(node, t.Logic):
+        return node.args
+    return ()
+
+
+def partials(node: t.Node) -> set[Partial]:
+    """Every field value or derivative ``node`` reads."""
+    return {n.partial for n in walk(node) if isinstance(n, t.Field)}
+
+
+def symbols(node: t.Node) -> set[str]:
+    return {n.name for n in walk(node) if isinstance(n, t.Sym)}
+
+
+def max_order(node: t.Node) -> int:
+    return max((p.order for p in partials(node)), default=0)
+
+
+def differentiate(node: t.Node, i: int, inputs: Sequence[str]) -> t.Node:
+    """d(node)/d(inputs[i]) by the chain rule; fields become higher derivatives.
+
+    Constants and parameters do not depend on the inputs; normals (``nx``) are treated as
+    constants too, because they are only used pointwise on the boundary.
+    """
+    d = lambda n: differentiate(n, i, inputs)  # noqa: E731
+    if isinstance(node, t.Num):
+        return t.Num(0.0)
+    if isinstance(node, t.Sym):
+        return t.Num(1.0 if node.name == inputs[i] else 0.0)
+    if isinstance(node, t.Field):
+        return t.Field(node.partial.raised(i))
+    if isinstance(node, t.Neg):
+        return t.neg(d(node.arg))
+    if isinstance(node, t.Bin):
+        a, b = node.left, node.right
+        if node.op == "+":
+            return t.add(d(a), d(b))
+        if node.op == "-":
+            return t.sub(d(a), d(b))
+        if node.op == "*":
+            return t.add(t.mul(d(a), b), t.mul(a, d(b)))
+        if node.op == "/":
+            return t.sub(t.div(d(a), b), t.div(t.mul(a, d(b)), t.mul(b, b)))
+        if node.op == "**":
+            db = d(b)
+            if db == t.Num(0.0):  # a**c: c a**(c-1) a'
+                return t.mul(t.mul(b, t.power(a, t.sub(b, t.Num(1.0)))), d(a))
+            # a**b = exp(b log a)
+            return t.mul(node, t.add(t.mul(db, t.Call("log", a)), t.div(t.mul(b, d(a)), a)))
+    if isinstance(node, t.Call):
+        inner, a = d(node.arg), node.arg
+        outer = {
+            "sin": lambda: t.Call("cos", a),
+            "cos": lambda: t.neg(t.Call("sin", a)),
+            "tan": lambda: t.add(t.Num(1.0), t.power(t.Call("tan", a), t.Num(2.0))),
+            "exp": lambda: node,
+            "log": lambda: t.div(t.Num(1.0), a),
+            "sqrt": lambda: t.div(t.Num(0.5), node),
+            "tanh": lambda: t.sub(t.Num(1.0), t.power(node, t.Num(2.0))),
+            "sinh": lambda: t.Call("cosh", a),
+            "cosh": lambda: t.Call("sinh", a),
+            "abs": lambda: t.Call("sign", a),
+            "sign": lambda: t.Num(0.0),
+        }[node.func]
+        return t.mul(outer(), inner) if inner != t.Num(0.0) else t.Num(0.0)
+    raise TypeError(f"cannot differentiate {type(node).__name__}")
+
+
+def render(node: t.Node, inputs: Sequence[str]) -> str:
+    """The expression as text, for messages."""
+    if isinstance(node, t.Num):
+        return f"{node.value:g}"
+    if isinstance(node, t.Sym):
+        return node.name
+    if isinstance(node, t.Field):
+        return node.partial.name(inputs)
+    if isinstance(node, t.ComboField):
+        return f"[{node.combo.name(inputs)}]"
+    if isinstance(node, t.Neg):
+        return f"-({render(node.arg, inputs)})"
+    if isinstance(node, t.Bin):
+        return f"({render(node.left, inputs)} {node.op} {render(node.right, inputs)})"
+    if isinstance(node, t.Call):
+        return f"{node.func}({render(node.arg, inputs)})"
+    if isinstance(node, t.Compare):
+        return f"{render(node.left, inputs)} {node.op} {render(node.right, inputs)}"
+    if isinstance(node, t.Logic):
+        if node.op == "not":
+            return f"not ({render(node.args[0], inputs)})"
+        return f" {node.op} ".join(f"({render(a, inputs)})" for a in node.args)
+    raise TypeError(type(node).__name__)

@@ -1,0 +1,184 @@
+"""Parse a user's expression string into a tree, never evaluating it.
+
+``ast.parse(mode="eval")`` gives Python's syntax tree; a whitelist turns the few node
+kinds an expression may use into :mod:`pinnkit.expr.tree` nodes, and everything else
+(attribute access, subscripts, lambdas, comprehensions, keyword arguments, strings) is an
+``ExprError`` with its column.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass, field
+
+from ..errors import ExprError, did_you_mean
+from . import tree as t
+from .analysis import differentiate
+from .names import derivative_prefix, parse_name
+
+BUILTIN_CONSTANTS = {"pi": math.pi, "e": math.e}
+_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+_CMPOPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+MAX_LENGTH = 10_000
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """The names an expression may use. ``symbols`` are extra plain names (``nx``)."""
+
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...] = ()
+    constants: tuple[str, ...] = ()
+    parameters: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()
+    parts: tuple[str, ...] = field(default=())  # named boundary parts, selectors only
+
+    def known(self) -> list[str]:
+        return [*self.inputs, *self.outputs, *self.constants, *self.parameters, *self.symbols,
+                *BUILTIN_CONSTANTS]
+
+
+def parse(text: str, ns: Namespace, *, selector: bool = False) -> t.Node:
+    """Parse ``text``; with ``selector`` the result is a condition such as ``x == 0 or t == 0``."""
+    if not isinstance(text, str):
+        raise ExprError(str(text), f"expected an expression string, found {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise ExprError(text[:40] + "...", f"expression longer than {MAX_LENGTH} characters")
+    source = text.strip()
+    if not source:
+        raise ExprError(text, "empty expression", fix="write an expression such as 'u_t - u_xx'")
+    try:
+        root = ast.parse(source, mode="eval")
+    except SyntaxError as exc:
+        col = (exc.offset - 1) if exc.offset else None
+        hint = "check for unbalanced parentheses or a missing operator"
+        if "^" in source:
+            hint = "write powers as '**', not '^'"
+        raise ExprError(source, f"syntax error ({exc.msg})", col, hint) from None
+    except (ValueError, RecursionError, MemoryError):
+        raise ExprError(source, "cannot be parsed", None) from None
+    try:
+        return _Converter(source, ns, selector).convert(root.body)
+    except RecursionError:
+        raise ExprError(source, "expression nested too deeply") from None
+
+
+class _Converter:
+    def __init__(self, text: str, ns: Namespace, selector: bool) -> None:
+        self.text, self.ns, self.selector = text, ns, selector
+
+    def fail(self, node: ast.AST, message: str, fix: str = "") -> ExprError:
+        return ExprError(self.text, message, getattr(node, "col_offset", None), fix)
+
+    def convert(self, node: ast.AST) -> t.Node:
+        method = getattr(self, "_" + type(node).__name__, None)
+        if method is None:
+            raise self.fail(node, f"'{ast.unparse(node)}' is not allowed "
+                                  f"({type(node).__name__})", _allowed(self.selector))
+        return method(node)
+
+    def _Constant(self, node: ast.Constant) -> t.Node:
+        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+            raise self.fail(node, f"{node.value!r} is not a number", _allowed(self.selector))
+        return t.Num(float(node.value))
+
+    def _Name(self, node: ast.Name) -> t.Node:
+        name, ns = node.id, self.ns
+        user_names = (*ns.inputs, *ns.outputs, *ns.constants, *ns.parameters, *ns.symbols)
+        if name in BUILTIN_CONSTANTS and name not in user_names:
+            return t.Num(BUILTIN_CONSTANTS[name])
+        partial = parse_name(name, ns.inputs, ns.outputs)
+        if partial is not None:
+            return t.Field(partial)
+        if name in user_names:
+            return t.Sym(name)
+        if self.selector and name in ns.parts:
+            return t.Sym(name)
+        field = derivative_prefix(name, ns.outputs)
+        if field is not None:
+            bad = [c for c in name[len(field) + 1 :] if c not in ns.inputs]
+            raise self.fail(node, f"'{name}' differentiates '{field}' with respect to "
+                                  f"'{''.join(bad)}', which is not an input",
+                            f"inputs are {', '.join(ns.inputs)}; write e.g. "
+                            f"'{field}_{ns.inputs[0]}', or d({field}, <input>) for long names")
+        if name in t.FUNCTIONS:
+            raise self.fail(node, f"'{name}' is a function", f"call it: {name}(...)")
+        known = ns.known() + (list(ns.parts) if self.selector else [])
+        raise self.fail(node, f"unknown name '{name}'{did_you_mean(name, known)}",
+                        "use an input (" + ", ".join(ns.inputs) + "), a field ("
+                        + ", ".join(ns.outputs) + "), a constant or a parameter")
+
+    def _UnaryOp(self, node: ast.UnaryOp) -> t.Node:
+        if isinstance(node.op, ast.USub):
+            return t.neg(self.convert(node.operand))
+        if isinstance(node.op, ast.UAdd):
+            return self.convert(node.operand)
+        if isinstance(node.op, ast.Not) and self.selector:
+            return t.Logic("not", (self.convert(node.operand),))
+        raise self.fail(node, "unsupported unary operator", _allowed(self.selector))
+
+    def _BinOp(self, node: ast.BinOp) -> t.Node:
+        op = _BINOPS.get(type(node.op))
+        if op is None:
+            fix = "write powers as '**', not '^'" if isinstance(node.op, ast.BitXor) else \
+                _allowed(self.selector)
+            raise self.fail(node, f"operator '{type(node.op).__name__}' is not allowed", fix)
+        return t.Bin(op, self.convert(node.left), self.convert(node.right))
+
+    def _Call(self, node: ast.Call) -> t.Node:
+        if not isinstance(node.func, ast.Name):
+            raise self.fail(node, "only plain function names may be called",
+                            "use one of " + ", ".join(t.FUNCTIONS[:-1]) + " or d(...)")
+        name = node.func.id
+        if node.keywords:
+            raise self.fail(node, f"{name}() takes no keyword arguments")
+        if name == "d":
+            return self._derivative(node)
+        if name not in t.FUNCTIONS:
+            raise self.fail(node, f"unknown function '{name}'"
+                                  f"{did_you_mean(name, [*t.FUNCTIONS, 'd'])}",
+                            "use one of " + ", ".join(t.FUNCTIONS[:-1]) + " or d(...)")
+        if len(node.args) != 1:
+            raise self.fail(node, f"{name}() takes exactly one argument, found {len(node.args)}")
+        return t.Call(name, self.convert(node.args[0]))
+
+    def _derivative(self, node: ast.Call) -> t.Node:
+        if len(node.args) < 2:
+            raise self.fail(node, "d() needs an expression and at least one input",
+                            "write d(u, x) or d(u, x, x)")
+        body = self.convert(node.args[0])
+        for arg in node.args[1:]:
+            if not isinstance(arg, ast.Name) or arg.id not in self.ns.inputs:
+                shown = arg.id if isinstance(arg, ast.Name) else ast.unparse(arg)
+                near = did_you_mean(shown, self.ns.inputs)
+                raise self.fail(arg, f"d() differentiates with respect to inputs only; "
+                                     f"'{shown}' is not an input{near}",
+                                "inputs are " + ", ".join(self.ns.inputs))
+            body = differentiate(body, self.ns.inputs.index(arg.id), self.ns.inputs)
+        return body
+
+    def _Compare(self, node: ast.Compare) -> t.Node:
+        if not self.selector:
+            raise self.fail(node, "comparisons are only allowed in 'on:' selectors",
+                            "write a residual that vanishes, e.g. 'u - 1' rather than 'u == 1'")
+        parts, left = [], self.convert(node.left)
+        for op, comp in zip(node.ops, node.comparators, strict=True):
+            right = self.convert(comp)
+            parts.append(t.Compare(_CMPOPS[type(op)] if type(op) in _CMPOPS else "?", left, right))
+            if parts[-1].op == "?":
+                raise self.fail(node, "unsupported comparison", "use == != < <= > >=")
+            left = right
+        return parts[0] if len(parts) == 1 else t.Logic("and", tuple(parts))
+
+    def _BoolOp(self, node: ast.BoolOp) -> t.Node:
+        if not self.selector:
+            raise self.fail(node, "'and'/'or' are only allowed in 'on:' selectors")
+        op = "and" if isinstance(node.op, ast.And) else "or"
+        return t.Logic(op, tuple(self.convert(v) for v in node.values))
+
+
+def _allowed(selector: bool) -> str:
+    base = "use numbers, names, + - * / **, parentheses and " + ", ".join(t.FUNCTIONS[:-1])
+    return base + (", comparisons, and/or/not" if selector else "")
+

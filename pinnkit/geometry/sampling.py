@@ -1,0 +1,38 @@
+"""Point samplers on the unit cube: Sobol (scrambled, scipy.stats.qmc) or uniform."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from scipy.stats import qmc
+
+from ..errors import ConfigError, did_you_mean, one_of
+
+
+def sobol(n: int, dim: int, seed: int) -> np.ndarray:
+    """The first n points of a scrambled Sobol sequence in [0, 1)^dim.
+
+    Drawing a power of two and keeping the first n avoids scipy's balance warning while
+    keeping the low-discrepancy prefix.
+    """
+    if dim == 0 or n == 0:
+        return np.zeros((n, dim))
+    engine = qmc.Sobol(d=dim, scramble=True, seed=seed)
+    return engine.random_base2(max(0, math.ceil(math.log2(n))))[:n]
+
+
+def uniform(n: int, dim: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, dim))
+
+
+SAMPLERS: dict[str, Callable[[int, int, int], np.ndarray]] = {"sobol": sobol, "uniform": uniform}
+
+
+def get_sampler(name: str, key: str = "training.points.sampler", line: int | None = None
+                ) -> Callable[[int, int, int], np.ndarray]:
+    if name not in SAMPLERS:
+        raise ConfigError(key, f"unknown sampler '{name}'{did_you_mean(name, SAMPLERS)}",
+                          one_of(SAMPLERS), "use 'sobol' (low discrepancy) or 'uniform'", line)
+    return SAMPLERS[name]

@@ -1,0 +1,81 @@
+"""The multilayer perceptron pinnkit trains, with input normalisation built in.
+
+Inputs are mapped affinely from the domain's bounding box to [-1, 1] before the first
+layer, so a user whose x spans [-50, 50] never feeds raw values into tanh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .activations import Activation
+
+
+class Normalize(nn.Module):
+    """x -> 2 (x - lower) / (upper - lower) - 1, per input column."""
+
+    def __init__(self, lower: Sequence[float], upper: Sequence[float]) -> None:
+        super().__init__()
+        lo = torch.as_tensor(lower, dtype=torch.float64)
+        hi = torch.as_tensor(upper, dtype=torch.float64)
+        width = torch.where(hi > lo, hi - lo, torch.ones_like(hi))
+        self.register_buffer("scale", 2.0 / width)
+        self.register_buffer("shift", -1.0 - 2.0 * lo / width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale + self.shift
+
+
+class FourierFeatures(nn.Module):
+    """[x, sin(2 pi x B), cos(2 pi x B)] with a fixed random B of scale ``sigma``."""
+
+    def __init__(self, n_in: int, n_features: int, sigma: float, seed: int = 0) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        b = torch.randn(n_in, n_features, generator=gen, dtype=torch.float64) * sigma
+        self.register_buffer("B", 2 * torch.pi * b)
+        self.n_out = n_in + 2 * n_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = x @ self.B
+        return torch.cat([x, torch.sin(z), torch.cos(z)], dim=-1)
+
+
+class MLP(nn.Module):
+    """normalise -> [features] -> (Linear -> activation) x depth -> Linear."""
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        width: int = 64,
+        depth: int = 4,
+        activation: str = "tanh",
+        lower: Sequence[float] | None = None,
+        upper: Sequence[float] | None = None,
+        fourier: tuple[int, float] | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.n_in, self.n_out = n_in, n_out
+        self.normalize = Normalize(lower if lower is not None else [-1.0] * n_in,
+                                   upper if upper is not None else [1.0] * n_in)
+        self.features = FourierFeatures(n_in, fourier[0], fourier[1], seed) if fourier else None
+        sizes = [self.features.n_out if self.features else n_in] + [width] * depth
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:], strict=False))
+        self.activation = Activation(activation)
+        self.out = nn.Linear(sizes[-1], n_out)
+        for layer in [*self.hidden, self.out]:
+            nn.init.xavier_normal_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.normalize(x)
+        if self.features is not None:
+            h = self.features(h)
+        for layer in self.hidden:
+            h = self.activation(layer(h))
+        return self.out(h)

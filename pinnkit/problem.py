@@ -1,0 +1,353 @@
+"""``Problem``: the one class users subclass. Declarative: class attributes + optional methods.
+
+A problem names its inputs and outputs, its domain, constants, the residuals that must
+vanish inside (``equations``) and on parts of the boundary (``conditions``), and optionally
+an exact solution. ``compile_problem`` turns it, with a config, into ``CompiledProblem``:
+terms that know exactly which derivatives they need.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import Config
+from .errors import ConfigError, ExprError, PinnkitError, did_you_mean
+from .expr import BUILTIN_CONSTANTS, Namespace, Partial, compile_expr, parse, parse_name
+from .geometry import Selector, Shape, parse_selector, shape_from_config
+
+Env = Mapping[Any, Any]
+
+
+class Problem:
+    """Subclass and set the attributes below; see configs/heat.yaml for the YAML twin.
+
+    ``equations`` and ``conditions`` values are expression strings, or functions
+    ``def heat(self, d): return d.u_t - self.alpha * d.u_xx`` that receive the derivative
+    accessor. A condition is ``(on, residual)`` or ``{"on": ..., "residual": ...}``.
+    """
+
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    domain: Shape | Mapping[str, Any] | None = None
+    constants: Mapping[str, float] = {}
+    equations: Mapping[str, Any] = {}
+    conditions: Mapping[str, Any] = {}
+    exact: Any = None  # a method exact(self, x, t) -> tensor(s), an expression, or a mapping
+
+    def __init__(self, **constants: float) -> None:
+        unknown = [k for k in constants if k not in type(self).constants]
+        if unknown:
+            raise PinnkitError(f"{type(self).__name__} has no constant '{unknown[0]}'"
+                               f"{did_you_mean(unknown[0], type(self).constants)}")
+        self.constants = {**type(self).constants, **constants}
+
+    def __getattr__(self, name: str) -> Any:
+        # only called when normal lookup fails: expose constants as self.alpha
+        consts = self.__dict__.get("constants", type(self).constants)
+        if name in consts:
+            return consts[name]
+        if name in BUILTIN_CONSTANTS:
+            return BUILTIN_CONSTANTS[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute or constant '{name}'")
+
+
+class Fields:
+    """The derivative accessor a method residual receives: ``d.u``, ``d.u_xx``, ``d.x``."""
+
+    def __init__(self, env: Env, ns: Namespace) -> None:
+        self._env, self._ns = env, ns
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        partial = parse_name(name, self._ns.inputs, self._ns.outputs)
+        key: Any = partial if partial is not None else name
+        if key in self._env:
+            return self._env[key]
+        known = [*self._ns.inputs, *self._ns.outputs, *self._ns.constants]
+        raise AttributeError(f"'{name}' is not a field, derivative or input"
+                             f"{did_you_mean(name, known)}")
+
+    def __call__(self, field: str, *wrt: str) -> Any:
+        """``d("u", "x", "x")``: the derivative for inputs with long names."""
+        orders = [0] * len(self._ns.inputs)
+        for w in wrt:
+            orders[self._ns.inputs.index(w)] += 1
+        return self._env[Partial(field, tuple(orders))]
+
+
+class _Recorder(dict):
+    """An env that hands out ones and records which derivatives were read."""
+
+    def __init__(self, ns: Namespace, consts: Mapping[str, float]) -> None:
+        super().__init__(consts)
+        self.ns, self.seen = ns, set()
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, Partial) or key in self.ns.inputs or dict.__contains__(self, key)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, Partial):
+            self.seen.add(key)
+            return torch.ones(4, dtype=torch.float64)
+        if key in self.ns.inputs:
+            return torch.linspace(0.1, 0.9, 4, dtype=torch.float64)
+        return dict.__getitem__(self, key)
+
+
+@dataclass(frozen=True)
+class Term:
+    """One squared-residual loss term: where its points come from and what it needs."""
+
+    name: str
+    kind: str  # "equation" or "condition"
+    key: str  # YAML key path, for messages
+    residual: Callable[[Env], Any]
+    needs: frozenset[Partial]
+    selector: Selector | None = None  # boundary part; None = interior points
+    weight: float = 1.0
+    text: str = ""  # the expression, or the method's name
+
+    @property
+    def order(self) -> int:
+        return max((p.order for p in self.needs), default=0)
+
+
+@dataclass(frozen=True)
+class CompiledProblem:
+    name: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    shape: Shape
+    constants: dict[str, float]
+    terms: tuple[Term, ...]
+    exact: Callable[[torch.Tensor], torch.Tensor] | None
+    problem: Problem
+
+    @property
+    def namespace(self) -> Namespace:
+        return Namespace(self.inputs, self.outputs, tuple(self.constants))
+
+    def env(self, x: torch.Tensor, table: Mapping[Partial, torch.Tensor]) -> dict[Any, Any]:
+        env: dict[Any, Any] = dict(self.constants)
+        env.update({name: x[:, i] for i, name in enumerate(self.inputs)})
+        env.update(table)
+        return env
+
+
+def load_problem_class(spec: str, base_dir: Path | None = None, line: int | None = None
+                       ) -> type[Problem]:
+    """``problems/heat.py:Heat`` -> the class; the path is tried next to the config first."""
+    if ":" not in spec:
+        raise ConfigError("problem", f"found '{spec}'", "FILE.py:ClassName",
+                          "write e.g. problem: problems/heat.py:Heat", line)
+    file, cls_name = spec.rsplit(":", 1)
+    candidates = [Path(file)] if Path(file).is_absolute() else \
+        [*([base_dir / file] if base_dir else []), Path.cwd() / file]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        raise ConfigError("problem", f"file '{file}' not found",
+                          "a Python file, relative to the config or the working directory",
+                          "check the path", line)
+    mod_name = f"pinnkit_user_problem_{abs(hash(str(path.resolve())))}"
+    module_spec = importlib.util.spec_from_file_location(mod_name, path)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[mod_name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:  # the user's file may raise anything; report it as theirs
+        raise ConfigError("problem", f"importing '{path}' raised {type(exc).__name__}: {exc}",
+                          "a file that imports cleanly", "run it with python to see the "
+                          "full error", line) from None
+    cls = getattr(module, cls_name, None)
+    if not (inspect.isclass(cls) and issubclass(cls, Problem)):
+        names = [n for n, v in vars(module).items() if inspect.isclass(v) and
+                 issubclass(v, Problem) and v is not Problem]
+        raise ConfigError("problem", f"'{cls_name}' is not a Problem subclass in '{path}'"
+                          f"{did_you_mean(cls_name, names)}",
+                          "one of: " + (", ".join(names) or "(none found)"), "", line)
+    return cls
+
+
+def problem_from_config(cfg: Config) -> Problem:
+    """The config's Problem: its ``problem:`` class (or an empty one) with YAML keys on top."""
+    base = Path(cfg.source).parent if cfg.source and not cfg.source.startswith("<") else None
+    problem = load_problem_class(cfg.problem, base, cfg.lines.get("problem"))() \
+        if cfg.problem else Problem()
+    for key in ("inputs", "outputs", "domain", "exact"):
+        if key in cfg.given:
+            setattr(problem, key, getattr(cfg, key))
+    for key in ("constants", "equations", "conditions"):
+        if key in cfg.given:  # merge: YAML entries replace the class's ones of the same name
+            setattr(problem, key, {**getattr(problem, key), **getattr(cfg, key)})
+    return problem
+
+
+def _cfg_line(cfg: Config | None, key: str) -> int | None:
+    return cfg.lines.get(key) if cfg is not None else None
+
+
+def _expr_error(exc: ExprError, key: str, cfg: Config | None) -> ConfigError:
+    where = f" (column {exc.column + 1})" if exc.column is not None else ""
+    return ConfigError(key, f"{exc.message}{where} in '{exc.text}'", "", exc.fix,
+                       _cfg_line(cfg, key), cfg.source if cfg else None)
+
+
+def _names(value: Any, key: str, cfg: Config | None) -> tuple[str, ...]:
+    names = (value,) if isinstance(value, str) else tuple(value or ())
+    if not names:
+        raise ConfigError(key, "is empty", "a list of names such as [x, t]",
+                          f"add {key}: [...]", _cfg_line(cfg, key))
+    for n in names:
+        if not isinstance(n, str) or not n.isidentifier() or n in ("d", "pi", "e"):
+            raise ConfigError(key, f"'{n}' is not a usable name", "names made of letters, "
+                              "digits and _, other than d, pi and e", "rename it",
+                              _cfg_line(cfg, key))
+    if len(set(names)) != len(names):
+        raise ConfigError(key, "has a repeated name", "distinct names", "remove the repeat",
+                          _cfg_line(cfg, key))
+    return names
+
+
+def _residual(value: Any, key: str, ns: Namespace, problem: Problem, cfg: Config | None
+              ) -> tuple[Callable[[Env], Any], frozenset[Partial], str]:
+    """(function of env, derivatives it needs, text) for a string or a method residual."""
+    if callable(value):
+        fn = value.__get__(problem) if hasattr(value, "__get__") and not inspect.ismethod(value) \
+            else value
+        recorder = _Recorder(ns, dict(problem.constants))
+        try:
+            fn(Fields(recorder, ns))
+        except AttributeError as exc:
+            raise ConfigError(key, f"the method reads an unknown name: {exc}", "", "use "
+                              "d.<field or derivative>, d.<input> and self.<constant>",
+                              _cfg_line(cfg, key)) from None
+        return (lambda env: fn(Fields(env, ns))), frozenset(recorder.seen), \
+            getattr(value, "__name__", "method")
+    if not isinstance(value, str) or isinstance(value, bool):
+        raise ConfigError(key, f"found {type(value).__name__} {value!r}", "an expression string",
+                          "quote it, e.g. 'u_t - u_xx'", _cfg_line(cfg, key))
+    try:
+        compiled = compile_expr(parse(value, ns))
+    except ExprError as exc:
+        raise _expr_error(exc, key, cfg) from None
+    return compiled.fn, compiled.needs, value
+
+
+def _condition_parts(value: Any, key: str, cfg: Config | None) -> tuple[Any, Any, float | None]:
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return value[0], value[1], None
+    get = value.get if isinstance(value, Mapping) else lambda k, d=None: getattr(value, k, d)
+    on, residual = get("on", ""), get("residual", "")
+    if not on:
+        raise ConfigError(f"{key}.on", "is missing", "a selector such as 'x == 0' or "
+                          "'boundary'", "add on: <selector>", _cfg_line(cfg, key))
+    if not residual:
+        raise ConfigError(f"{key}.residual", "is missing", "an expression that vanishes there",
+                          "add residual: <expression>, e.g. u - 1", _cfg_line(cfg, key))
+    return on, residual, get("weight", None)
+
+
+def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProblem:
+    """Validate and compile ``problem``; errors name the YAML key and line when known."""
+    inputs = _names(problem.inputs, "inputs", cfg)
+    outputs = _names(problem.outputs, "outputs", cfg)
+    clash = set(inputs) & set(outputs)
+    if clash:
+        raise ConfigError("outputs", f"'{clash.pop()}' is both an input and an output",
+                          "distinct names", "rename one of them", _cfg_line(cfg, "outputs"))
+    constants = {k: float(v) for k, v in dict(problem.constants).items()}
+    if problem.domain is None:
+        raise ConfigError("domain", "is missing", "bounds for each input",
+                          "add e.g. domain: {" + ", ".join(f"{n}: [0, 1]" for n in inputs) + "}")
+    if isinstance(problem.domain, Shape):
+        if set(problem.domain.names) != set(inputs):
+            raise ConfigError("domain", f"covers {problem.domain.names}, inputs are {inputs}",
+                              "one coordinate per input", "make them match")
+        shape = problem.domain.reordered(inputs)
+    else:
+        shape = shape_from_config(problem.domain, inputs, "domain", cfg.lines if cfg else None)
+    ns = Namespace(inputs, outputs, tuple(constants))
+    weights = dict(cfg.training.weights) if cfg else {}
+    terms: list[Term] = []
+    if not problem.equations:
+        raise ConfigError("equations", "is empty", "at least one residual",
+                          "add equations: {pde: <expression>}", _cfg_line(cfg, "equations"))
+    for name, value in problem.equations.items():
+        key = f"equations.{name}"
+        fn, needs, text = _residual(value, key, ns, problem, cfg)
+        terms.append(Term(name, "equation", key, fn, needs, None, weights.get(name, 1.0), text))
+    for name, value in problem.conditions.items():
+        key = f"conditions.{name}"
+        on, residual, weight = _condition_parts(value, key, cfg)
+        try:
+            selector = parse_selector(on, inputs, tuple(constants), shape.part_names())
+        except ExprError as exc:
+            raise _expr_error(exc, f"{key}.on", cfg) from None
+        fn, needs, text = _residual(residual, f"{key}.residual", ns, problem, cfg)
+        w = weight if weight is not None else weights.get(name, 1.0)
+        terms.append(Term(name, "condition", key, fn, needs, selector, float(w), text))
+    names = [t.name for t in terms]
+    for w in weights:
+        if w not in names:
+            raise ConfigError(f"training.weights.{w}", f"no loss term is called '{w}'"
+                              f"{did_you_mean(w, names)}", "one of: " + ", ".join(names),
+                              "use a name from equations or conditions",
+                              _cfg_line(cfg, f"training.weights.{w}"))
+    exact = _compile_exact(problem, inputs, outputs, constants, cfg)
+    name = cfg.name if cfg else type(problem).__name__.lower()
+    return CompiledProblem(name, inputs, outputs, shape, constants, tuple(terms), exact, problem)
+
+
+def _compile_exact(problem: Problem, inputs: tuple[str, ...], outputs: tuple[str, ...],
+                   constants: dict[str, float], cfg: Config | None
+                   ) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The reference solution as a function (N, d) -> (N, len(outputs)), or None."""
+    spec = problem.exact
+    if spec is None:
+        return None
+    if callable(spec):
+        def from_method(x: torch.Tensor) -> torch.Tensor:
+            out = spec(*[x[:, i] for i in range(len(inputs))])
+            if isinstance(out, Mapping):
+                out = [out[f] for f in outputs]
+            cols = list(out) if isinstance(out, (tuple, list)) else [out]
+            cols = [torch.as_tensor(np.asarray(c) if not torch.is_tensor(c) else c,
+                                    dtype=x.dtype, device=x.device).reshape(-1) for c in cols]
+            return torch.stack([c.expand(x.shape[0]) if c.numel() == 1 else c for c in cols], 1)
+
+        return from_method
+    exprs = spec if isinstance(spec, Mapping) else {outputs[0]: spec}
+    if len(outputs) > 1 and not isinstance(spec, Mapping):
+        raise ConfigError("exact", "one expression for several outputs",
+                          "a mapping {" + ", ".join(f"{o}: ..." for o in outputs) + "}",
+                          "give one expression per output", _cfg_line(cfg, "exact"))
+    ns = Namespace(inputs, (), tuple(constants))
+    compiled = []
+    for field in outputs:
+        if field not in exprs:
+            raise ConfigError("exact", f"no expression for output '{field}'",
+                              "one expression per output", f"add {field}: <expression>",
+                              _cfg_line(cfg, "exact"))
+        key = f"exact.{field}" if isinstance(spec, Mapping) else "exact"
+        try:
+            compiled.append(compile_expr(parse(str(exprs[field]), ns)))
+        except ExprError as exc:
+            raise _expr_error(exc, key, cfg) from None
+
+    def from_expr(x: torch.Tensor) -> torch.Tensor:
+        env: dict[Any, Any] = {**constants, **{n: x[:, i] for i, n in enumerate(inputs)}}
+        cols = [torch.as_tensor(c.fn(env), dtype=x.dtype, device=x.device) for c in compiled]
+        return torch.stack([c.expand(x.shape[0]) for c in cols], 1)
+
+    return from_expr

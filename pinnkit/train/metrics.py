@@ -1,0 +1,45 @@
+"""Accuracy against the reference: relative L2 error per field on a fresh grid."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..geometry import Shape, get_sampler
+from ..problem import CompiledProblem
+
+
+def evaluation_points(shape: Shape, n: int = 16384, seed: int = 12345) -> np.ndarray:
+    """A regular grid for 1-2 inputs (points not used in training), Sobol points beyond."""
+    lo, hi = shape.bounds()
+    d = len(lo)
+    if d <= 2:
+        per = int(round(n ** (1.0 / d))) if d == 2 else min(n, 2001)
+        axes = [np.linspace(lo[i], hi[i], per) for i in range(d)]
+        pts = np.stack([g.ravel() for g in np.meshgrid(*axes, indexing="ij")], axis=1)
+        return pts[shape.contains(pts)]
+    return shape.sample_interior(n, get_sampler("sobol"), seed)
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, x: torch.Tensor, batch: int = 65536) -> torch.Tensor:
+    return torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)])
+
+
+def relative_l2(model: torch.nn.Module, problem: CompiledProblem, x: np.ndarray
+                ) -> dict[str, float]:
+    """||u - u_ref|| / ||u_ref|| per output field; {} without a reference."""
+    if problem.exact is None:
+        return {}
+    p = next(model.parameters())
+    xt = torch.as_tensor(x, dtype=torch.float64)
+    ref = problem.exact(xt).to(torch.float64)
+    pred = predict(model, xt.to(device=p.device, dtype=p.dtype)).to(torch.float64).cpu()
+    out = {}
+    for j, f in enumerate(problem.outputs):
+        norm = float(torch.linalg.norm(ref[:, j]))
+        err = float(torch.linalg.norm(pred[:, j] - ref[:, j]))
+        out[f] = err / norm if norm > 0 else (err if math.isfinite(err) else float("nan"))
+    return out
