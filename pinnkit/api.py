@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import Config, StageConfig, config_from_data, load_config
+from .config import Config, StageConfig, config_from_data, load_config, located
+from .errors import ConfigError
 from .problem import CompiledProblem, Problem, compile_problem, problem_from_config
 from .train.trainer import Run, fit
 
@@ -28,10 +29,12 @@ def resolve(target: str | Path | Problem, overrides: Sequence[str] = (),
             if key in cfg.given:
                 raise ValueError(f"config key '{key}' belongs on the Problem when training a "
                                  "Problem object")
-    else:
-        cfg = load_config(target, overrides)
-        problem = problem_from_config(cfg)
-    return compile_problem(problem, cfg), cfg
+        return compile_problem(problem, cfg), cfg
+    cfg = load_config(target, overrides)
+    try:
+        return compile_problem(problem_from_config(cfg), cfg), cfg
+    except ConfigError as exc:
+        raise located(exc, cfg) from None
 
 
 def run_folder(cfg: Config, resume: bool = False, overwrite: bool = False) -> Path:

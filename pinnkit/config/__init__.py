@@ -47,6 +47,25 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     return config_from_data(data, lines, str(path), overrides)
 
 
+def located(exc: ConfigError, cfg: Config) -> ConfigError:
+    """``exc`` with the config's line and file filled in where the raiser did not know them."""
+    if exc.source and exc.line is not None:
+        return exc
+    line = exc.line if exc.line is not None else _line_for(exc.key, cfg.lines)
+    return ConfigError(exc.key, exc.found, exc.expected, exc.fix, line,
+                       exc.source or cfg.source or None)
+
+
+def _line_for(key: str, lines: dict[str, int]) -> int | None:
+    """The line of ``key`` or of its nearest ancestor that has one."""
+    parts = key.split(".")
+    while parts:
+        if ".".join(parts) in lines:
+            return lines[".".join(parts)]
+        parts.pop()
+    return None
+
+
 def to_data(cfg: Config) -> dict[str, Any]:
     """The resolved config as plain data (what ``config.yaml`` in a run folder holds)."""
 
@@ -70,5 +89,5 @@ def to_yaml(cfg: Config) -> str:
 __all__ = [
     "ConditionConfig", "Config", "ConfigError", "FourierConfig", "LoggingConfig", "ModelConfig",
     "PointsConfig", "StageConfig", "TrainingConfig", "build", "config_from_data", "load_config",
-    "read_yaml", "to_data", "to_yaml",
+    "located", "read_yaml", "to_data", "to_yaml",
 ]

@@ -95,7 +95,6 @@ def _set_path(data: Any, keys: list[str], value: Any, path: str) -> None:
     node = data
     for depth, key in enumerate(keys):
         last = depth == len(keys) - 1
-        here = ".".join(keys[: depth + 1])
         if isinstance(node, list):
             if not key.isdigit() or int(key) > len(node):
                 raise ConfigError(path, f"'{key}' is not an index of {'.'.join(keys[:depth])} "
@@ -116,6 +115,7 @@ def _set_path(data: Any, keys: list[str], value: Any, path: str) -> None:
                     node[key] = {}
                 node = node[key]
         else:
-            raise ConfigError(path, f"'{here}' goes inside a {type(node).__name__}",
-                              "a path through mappings and lists", "check the --set path",
-                              source="--set")
+            parent = ".".join(keys[:depth])
+            raise ConfigError(path, f"'{parent}' holds the value {node!r}, so '{key}' cannot go "
+                              "inside it", "a path through mappings and lists",
+                              "check the --set path", source="--set")

@@ -1,0 +1,41 @@
+"""Tests run in float64 so numerics are checked at round-off, deterministically, on CPU."""
+
+import pytest
+import torch
+
+torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+TINY = """
+name: tiny
+inputs: [x, t]
+outputs: [u]
+domain: {x: [0, 1], t: [0, 1]}
+constants: {alpha: 0.1}
+equations:
+  heat: u_t - alpha*u_xx
+conditions:
+  initial: {on: t == 0, residual: u - sin(pi*x)}
+  walls: {on: x == 0 or x == 1, residual: u}
+exact: exp(-alpha*pi**2*t)*sin(pi*x)
+model: {width: 8, depth: 2, dtype: float64}
+training:
+  points: {domain: 64, boundary: 16, resample_every: 10}
+  stages:
+    - {optimizer: adam, lr: 1.0e-2, steps: 30}
+    - {optimizer: lbfgs, steps: 10}
+logging: {every: 10, checkpoint_every: 20}
+"""
+
+
+@pytest.fixture
+def tiny_yaml(tmp_path):
+    """A small heat problem that trains in about a second."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    return path

@@ -1,0 +1,46 @@
+"""Imports flow one way, in the order of the data (STYLE.md habit 2).
+
+A module may import only from its own layer or lower ones. Layers, lowest first.
+"""
+
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[1] / "pinnkit"
+LAYERS = [
+    {"errors"},
+    {"expr", "models", "reference"},
+    {"derivatives", "geometry"},
+    {"config"},
+    {"problem"},
+    {"checks"},
+    {"log"},
+    {"train"},
+    {"evaluate", "plot", "api"},
+    {"cli", "__main__", "__init__"},
+]
+
+
+def layer_of(name: str) -> int:
+    for i, names in enumerate(LAYERS):
+        if name in names:
+            return i
+    raise AssertionError(f"module pinnkit.{name} is in no layer: add it to LAYERS")
+
+
+def test_imports_flow_one_way():
+    bad = []
+    for path in PKG.rglob("*.py"):
+        rel = path.relative_to(PKG).with_suffix("").parts
+        own = layer_of(rel[0])
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level > 0:
+                depth = node.level - (len(rel) - 1)  # levels above the package root
+                target = (node.module or "").split(".")[0] if depth >= 1 else rel[0]
+                if depth >= 1 and target and layer_of(target) > own:
+                    bad.append(f"{'/'.join(rel)} imports {target}")
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pinnkit."):
+                target = node.module.split(".")[1]
+                if layer_of(target) > own:
+                    bad.append(f"{'/'.join(rel)} imports {target}")
+    assert not bad, "imports against the data flow: " + "; ".join(bad)

@@ -1,0 +1,141 @@
+"""The trainer on tiny problems: it learns, and it leaves the run folder of DESIGN §5."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import pinnkit
+from pinnkit.config import read_yaml
+from pinnkit.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_training_reduces_error_and_writes_the_run_folder(tiny_yaml, tmp_path):
+    run = pinnkit.train(tiny_yaml, run_dir=tmp_path / "run", progress=False)
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m == run.metrics
+    assert m["steps"] == 40 and m["device"] == "cpu"
+    assert set(m["loss"]) == {"heat", "initial", "walls"}
+    first_l2 = run.history[0]["l2/u"]
+    assert m["l2_relative_error"]["u"] < 0.5 * first_l2  # it learns
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["name"] == "tiny" and saved["model"]["width"] == 8
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=False)
+    assert ckpt["step"] == 40 and ckpt["config"]["name"] == "tiny"
+    assert list((tmp_path / "run").glob("events.out.tfevents.*"))
+    assert not list((tmp_path / "run" / "checkpoints").glob("*.tmp"))
+
+
+def test_same_seed_same_result(tiny_yaml):
+    a = pinnkit.train(tiny_yaml, 15, run_dir=False, progress=False)
+    b = pinnkit.train(tiny_yaml, 15, run_dir=False, progress=False)
+    assert a.metrics["loss"] == b.metrics["loss"]
+
+
+def load_problems():
+    sys.path.insert(0, str(ROOT / "problems"))
+    try:
+        import heat
+    finally:
+        sys.path.pop(0)
+    return heat
+
+
+def test_python_problem_and_method_residual_agree():
+    heat = load_problems()
+    cfg = {"model": {"width": 8, "depth": 2, "dtype": "float64"},
+           "training": {"points": {"domain": 64, "boundary": 16}}}
+    a = pinnkit.train(heat.Heat(), 10, config=cfg, run_dir=False, progress=False)
+    b = pinnkit.train(heat.HeatMethod(), 10, config=cfg, run_dir=False, progress=False)
+    assert a.metrics["loss"]["heat"] == pytest.approx(b.metrics["loss"]["heat"], rel=1e-12)
+    compiled = pinnkit.check(heat.HeatMethod(), config=cfg)
+    needs = {p.name(("x", "t")) for p in compiled.terms[0].needs}
+    assert needs == {"u_t", "u_xx"}  # found by recording what the method reads
+
+
+def test_python_exact_matches_yaml_exact():
+    heat = load_problems()
+    compiled = pinnkit.check(heat.Heat())
+    x = torch.rand(10, 2)
+    want = torch.exp(-0.1 * torch.pi**2 * x[:, 1]) * torch.sin(torch.pi * x[:, 0])
+    torch.testing.assert_close(compiled.exact(x)[:, 0], want)
+
+
+def test_constants_override_in_constructor():
+    heat = load_problems()
+    assert heat.Heat(alpha=0.5).alpha == 0.5
+    with pytest.raises(pinnkit.PinnkitError, match="Heat has no constant 'alfa' \\(did you mean"):
+        heat.Heat(alfa=0.5)
+
+
+def test_problem_file_with_yaml_overrides(tmp_path):
+    text = f"""
+problem: {ROOT / 'problems' / 'heat.py'}:Heat
+constants: {{alpha: 0.2}}
+model: {{width: 8, depth: 1}}
+"""
+    (tmp_path / "c.yaml").write_text(text)
+    compiled = pinnkit.check(tmp_path / "c.yaml")
+    assert compiled.constants["alpha"] == 0.2
+    assert [t.name for t in compiled.terms] == ["heat", "initial", "walls"]
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("problem: nothere.py:Heat", "problem (line 1 of"),
+        ("problem: nothere.py:Heat", "file 'nothere.py' not found"),
+        ("problem: heat.py", "expected FILE.py:ClassName"),
+        ("problem: {root}/problems/heat.py:Haet", "'Haet' is not a Problem subclass"),
+        ("problem: {bad}:Broken", "raised ZeroDivisionError: division by zero"),
+    ],
+)
+def test_problem_loading_errors(tmp_path, line, message):
+    bad = tmp_path / "broken.py"
+    bad.write_text("x = 1 / 0\n")
+    (tmp_path / "c.yaml").write_text(line.format(root=ROOT, bad=bad) + "\n")
+    with pytest.raises(ConfigError) as info:
+        pinnkit.check(tmp_path / "c.yaml")
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "patch, message",
+    [
+        ("equations: {heat: u_t - alpah*u_xx}",
+         "equations.heat (line 1 of"),
+        ("equations: {heat: u_t - alpah*u_xx}",
+         "unknown name 'alpah' (did you mean 'alpha'?) (column 7) in 'u_t - alpah*u_xx'"),
+        ("conditions: {initial: {on: t = 0, residual: u}}",
+         "conditions.initial.on (line 1 of"),
+        ("conditions: {initial: {on: t == 0}}", "conditions.initial.residual (line 1 of"),
+        ("conditions: {initial: {on: t == 0}}", "is missing; expected an expression that"),
+        ("training: {weights: {intial: 10}}",
+         "no loss term is called 'intial' (did you mean 'initial'?)"),
+        ("exact: sin(pi*x)*u", "unknown name 'u'"),
+        ("outputs: [x]", "'x' is both an input and an output"),
+        ("inputs: []", "inputs (line 1 of"),
+    ],
+)
+def test_problem_errors_name_key_and_line(tmp_path, tiny_yaml, patch, message):
+    data, _ = read_yaml(tiny_yaml.read_text())  # yaml.safe_load would read `on:` as True
+    data.pop(patch.split(":")[0])
+    path = tmp_path / "bad.yaml"
+    path.write_text(patch + "\n" + yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as info:
+        pinnkit.check(path)
+    assert message in str(info.value)
+
+
+def test_second_run_never_clobbers_the_first(tiny_yaml, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    pinnkit.train(tiny_yaml, 2, progress=False)
+    first = (tmp_path / "runs" / "tiny" / "metrics.json").read_text()
+    run = pinnkit.train(tiny_yaml, 3, progress=False)
+    assert run.run_dir == Path("runs") / "tiny-2"
+    assert (tmp_path / "runs" / "tiny" / "metrics.json").read_text() == first
