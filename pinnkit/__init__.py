@@ -5,10 +5,20 @@ __version__ = "0.1.0"
 from .api import check, train  # noqa: E402
 from .derivatives import derivatives  # noqa: E402
 from .errors import ConfigError, ExprError, PinnkitError  # noqa: E402
-from .geometry import Box  # noqa: E402
+from .geometry import (  # noqa: E402
+    Ball,
+    Box,
+    Difference,
+    Disk,
+    Intersection,
+    Polygon,
+    SpaceTime,
+    Union,
+)
 from .models.mlp import MLP  # noqa: E402
 from .problem import Problem  # noqa: E402
 from .train.trainer import Run  # noqa: E402
 
-__all__ = ["MLP", "Box", "ConfigError", "ExprError", "PinnkitError", "Problem", "Run",
+__all__ = ["MLP", "Ball", "Box", "ConfigError", "Difference", "Disk", "ExprError",
+           "Intersection", "PinnkitError", "Polygon", "Problem", "Run", "SpaceTime", "Union",
            "__version__", "check", "derivatives", "train"]

@@ -22,7 +22,15 @@ import torch
 from .config import Config
 from .errors import ConfigError, ExprError, PinnkitError, did_you_mean
 from .expr import BUILTIN_CONSTANTS, Namespace, Partial, compile_expr, parse, parse_name
-from .geometry import Selector, Shape, parse_selector, shape_from_config
+from .geometry import (
+    Selector,
+    Shape,
+    boundary_namespace,
+    normal_env,
+    parse_selector,
+    require_selected,
+    shape_from_config,
+)
 
 Env = Mapping[Any, Any]
 
@@ -73,6 +81,9 @@ class Fields:
         key: Any = partial if partial is not None else name
         if key in self._env:
             return self._env[key]
+        expansion = dict(self._ns.expansions).get(name)
+        if expansion is not None:  # u_n on boundary points
+            return compile_expr(expansion).fn(self._env)
         known = [*self._ns.inputs, *self._ns.outputs, *self._ns.constants]
         raise AttributeError(f"'{name}' is not a field, derivative or input"
                              f"{did_you_mean(name, known)}")
@@ -93,12 +104,15 @@ class _Recorder(dict):
         self.ns, self.seen = ns, set()
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, Partial) or key in self.ns.inputs or dict.__contains__(self, key)
+        return isinstance(key, Partial) or key in self.ns.inputs or key in self.ns.symbols \
+            or dict.__contains__(self, key)
 
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, Partial):
             self.seen.add(key)
             return torch.ones(4, dtype=torch.float64)
+        if key in self.ns.symbols:  # normal components
+            return torch.full((4,), 0.5, dtype=torch.float64)
         if key in self.ns.inputs:
             return torch.linspace(0.1, 0.9, 4, dtype=torch.float64)
         return dict.__getitem__(self, key)
@@ -137,10 +151,15 @@ class CompiledProblem:
     def namespace(self) -> Namespace:
         return Namespace(self.inputs, self.outputs, tuple(self.constants))
 
-    def env(self, x: torch.Tensor, table: Mapping[Partial, torch.Tensor]) -> dict[Any, Any]:
+    def env(self, x: torch.Tensor, table: Mapping[Partial, torch.Tensor],
+            normals: torch.Tensor | None = None) -> dict[Any, Any]:
+        """What residuals read: constants, inputs, derivatives, and on boundary points the
+        outward normal's components (nx, ny, ...)."""
         env: dict[Any, Any] = dict(self.constants)
         env.update({name: x[:, i] for i, name in enumerate(self.inputs)})
         env.update(table)
+        if normals is not None:
+            env.update(normal_env(self.inputs, (*self.outputs, *self.constants), normals))
         return env
 
 
@@ -278,6 +297,7 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
     else:
         shape = shape_from_config(problem.domain, inputs, "domain", cfg.lines if cfg else None)
     ns = Namespace(inputs, outputs, tuple(constants))
+    boundary_ns = boundary_namespace(ns)  # conditions may read nx, ny, u_n
     weights = dict(cfg.training.weights) if cfg else {}
     terms: list[Term] = []
     if not problem.equations:
@@ -294,7 +314,9 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
             selector = parse_selector(on, inputs, tuple(constants), shape.part_names())
         except ExprError as exc:
             raise _expr_error(exc, f"{key}.on", cfg) from None
-        fn, needs, text = _residual(residual, f"{key}.residual", ns, problem, cfg)
+        require_selected(shape, selector, f"{key}.on", _cfg_line(cfg, f"{key}.on") or
+                         _cfg_line(cfg, key), cfg.source if cfg else None)
+        fn, needs, text = _residual(residual, f"{key}.residual", boundary_ns, problem, cfg)
         w = weight if weight is not None else weights.get(name, 1.0)
         terms.append(Term(name, "condition", key, fn, needs, selector, float(w), text))
     names = [t.name for t in terms]

@@ -33,10 +33,13 @@ class Namespace:
     parameters: tuple[str, ...] = ()
     symbols: tuple[str, ...] = ()
     parts: tuple[str, ...] = field(default=())  # named boundary parts, selectors only
+    # names that stand for an expression (u_n -> nx*u_x + ny*u_y), substituted while parsing
+    # so that d() differentiates what they stand for
+    expansions: tuple[tuple[str, t.Node], ...] = field(default=())
 
     def known(self) -> list[str]:
         return [*self.inputs, *self.outputs, *self.constants, *self.parameters, *self.symbols,
-                *BUILTIN_CONSTANTS]
+                *(name for name, _ in self.expansions), *BUILTIN_CONSTANTS]
 
 
 def parse(text: str, ns: Namespace, *, selector: bool = False) -> t.Node:
@@ -91,6 +94,9 @@ class _Converter:
         partial = parse_name(name, ns.inputs, ns.outputs)
         if partial is not None:
             return t.Field(partial)
+        expansion = dict(ns.expansions).get(name)
+        if expansion is not None and name not in user_names:
+            return expansion
         if name in user_names:
             return t.Sym(name)
         if self.selector and name in ns.parts:

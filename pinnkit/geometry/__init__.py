@@ -1,8 +1,16 @@
 """Domains, boundary selectors and point sampling."""
 
+from .csg import Difference, Intersection, Union
+from .disk import Ball, Disk
+from .from_config import require_selected, shape_from_config
+from .normals import boundary_namespace, normal_env, normal_names
+from .polygon import Polygon
+from .product import SpaceTime
 from .sampling import SAMPLERS, get_sampler
 from .selectors import Selector, parse_selector
-from .shapes import BoundarySample, Box, Shape, shape_from_config
+from .shapes import BoundarySample, Box, Piece, Shape
 
-__all__ = ["SAMPLERS", "BoundarySample", "Box", "Selector", "Shape", "get_sampler",
-           "parse_selector", "shape_from_config"]
+__all__ = ["SAMPLERS", "Ball", "BoundarySample", "Box", "Difference", "Disk", "Intersection",
+           "Piece", "Polygon", "Selector", "Shape", "SpaceTime", "Union", "boundary_namespace",
+           "get_sampler", "normal_env", "normal_names", "parse_selector", "require_selected",
+           "shape_from_config"]

@@ -3,7 +3,8 @@
 A selector is an expression such as ``x == 0 or x == 1``, ``t == 0``, ``boundary`` or
 ``x == 1 and y > 0``, parsed by the expression parser and evaluated here on numpy points.
 ``==`` compares with a tolerance relative to the domain's size, since boundary points are
-produced by floating-point arithmetic.
+produced by floating-point arithmetic. Selectors may also read the outward normal
+(``boundary and nx > 0``: the outflow side).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from ..errors import ExprError
 from ..expr import Namespace, parse
 from ..expr import tree as t
+from .normals import normal_names
 
 _NUMPY_FUNCS = {"sin": np.sin, "cos": np.cos, "tan": np.tan, "exp": np.exp, "log": np.log,
                 "sqrt": np.sqrt, "tanh": np.tanh, "sinh": np.sinh, "cosh": np.cosh,
@@ -36,8 +38,16 @@ class Selector:
 
 def parse_selector(text: str, inputs: Sequence[str], constants: Sequence[str],
                    parts: Sequence[str]) -> Selector:
-    node = parse(str(text), Namespace(tuple(inputs), (), tuple(constants), parts=tuple(parts)),
-                 selector=True)
+    ns = Namespace(tuple(inputs), (), tuple(constants),
+                   symbols=tuple(normal_names(inputs, constants)), parts=tuple(parts))
+    try:
+        node = parse(str(text), ns, selector=True)
+    except ExprError as exc:
+        if not exc.message.startswith("unknown name"):
+            raise
+        raise ExprError(exc.text, exc.message, exc.column,
+                        "the boundary parts are " + ", ".join(parts) + "; or compare inputs, "
+                        f"e.g. '{inputs[0]} == 0'") from None
     if not isinstance(node, (t.Compare, t.Logic)) and not (
         isinstance(node, t.Sym) and node.name in parts
     ):

@@ -63,7 +63,7 @@ def term_losses(model: torch.nn.Module, engine: Callable, problem: CompiledProbl
     for ps in sets:
         needs = frozenset().union(*(t.needs for t in ps.terms))
         table = engine(model, ps.x, needs, problem.outputs, create_graph=True)
-        env = problem.env(ps.x, table)
+        env = problem.env(ps.x, table, ps.normals)
         for term in ps.terms:
             r = torch.as_tensor(term.residual(env), dtype=ps.x.dtype, device=ps.x.device)
             losses[term.name] = (r**2).mean()

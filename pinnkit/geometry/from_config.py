@@ -1,0 +1,274 @@
+"""The ``domain:`` key of a config -> a Shape, with errors naming the key, line and fix.
+
+Two forms. The plain box ``{x: [0, 1], t: [0, 1]}`` names one interval per input. The
+shape form holds one shape and optionally ``time``::
+
+    domain:
+      difference:
+        - box: {x: [-1, 1], y: [-1, 1]}
+        - disk: {center: [0, 0], radius: 0.3, name: hole}
+      time: {t: [0, 1]}        # optional: the shape x [0, 1], see product.py
+
+Shapes are ``box`` (keys name the coordinates), ``disk``/``ball`` (center, radius),
+``polygon`` (vertices) and ``union``/``difference``/``intersection`` (lists of shapes).
+Disk and polygon coordinates are the problem's inputs in order, without the time input.
+Any primitive may carry ``name:``, which names its boundary as a part for ``on:``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError, did_you_mean, one_of
+from .csg import Difference, Intersection, Union
+from .disk import Disk
+from .polygon import Polygon
+from .product import SpaceTime
+from .selectors import Selector
+from .shapes import Box, Shape
+
+COMBINATIONS = {"union": Union, "difference": Difference, "intersection": Intersection}
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    space: tuple[str, ...]  # the coordinates shapes use, in input order
+    inputs: tuple[str, ...]
+    lines: Mapping[str, int]
+
+    def line(self, key: str) -> int | None:
+        """The line of ``key``, or of the nearest enclosing key that has one."""
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = key.rpartition(".")[0]
+        return None
+
+    def error(self, key: str, found: str, expected: str = "", fix: str = "") -> ConfigError:
+        return ConfigError(key, found, expected, fix, self.line(key))
+
+
+def shape_from_config(spec: object, inputs: Sequence[str], key: str = "domain",
+                      lines: Mapping[str, int] | None = None) -> Shape:
+    """``{x: [0, 1], t: [0, 1]}`` -> Box; ``{disk: {...}, time: {...}}`` -> a shape."""
+    ctx = _Ctx(tuple(inputs), tuple(inputs), lines or {})
+    if not isinstance(spec, Mapping) or not spec:
+        raise ctx.error(key, f"found {type(spec).__name__} {spec!r}",
+                        "a mapping from each input to [low, high], or a shape",
+                        "write e.g. domain: {x: [0, 1], t: [0, 1]} or domain: {disk: "
+                        "{center: [0, 0], radius: 1}}")
+    if any(isinstance(v, Mapping) for v in spec.values()) or any(k in COMBINATIONS
+                                                                  for k in spec):
+        return _shape_form(spec, key, ctx).reordered(list(inputs))
+    return _box(spec, key, ctx, "input")
+
+
+def require_selected(shape: Shape, selector: Selector, key: str, line: int | None = None,
+                     source: str | None = None) -> None:
+    """A condition's ``on:`` must pick some of the boundary; say which parts exist if not."""
+    if shape.selected_measure(selector) > 0:
+        return
+    parts = ", ".join(shape.part_names())
+    raise ConfigError(key, f"'{selector.text}' matches no point of the boundary of "
+                      f"{shape!r}", f"a selector that picks part of the boundary; its parts "
+                      f"are: {parts}", "check the numbers against the domain, or use a part, "
+                      "e.g. on: boundary", line, source)
+
+
+def _shape_form(spec: Mapping[str, Any], key: str, ctx: _Ctx) -> Shape:
+    timed = isinstance(spec.get("time"), Mapping)
+    kinds = [k for k in spec if not (timed and k == "time")]
+    if not kinds:
+        raise ctx.error(key, "holds only 'time'", "a shape and optionally time",
+                        "add a shape, e.g. box: {x: [0, 1]}")
+    if len(kinds) > 1:
+        a, b = kinds[:2]
+        raise ctx.error(f"{key}.{b}", f"a second shape '{b}' next to '{a}'",
+                        "one shape (combine several with union, difference or intersection)"
+                        " and optionally time",
+                        f"write {key}: {{union: [{{{a}: ...}}, {{{b}: ...}}]}}")
+    if not timed:
+        return _one(kinds[0], spec[kinds[0]], f"{key}.{kinds[0]}", ctx)
+    name, span = _time(spec["time"], f"{key}.time", ctx)
+    space = _Ctx(tuple(n for n in ctx.inputs if n != name), ctx.inputs, ctx.lines)
+    if not space.space:
+        raise ctx.error(f"{key}.time", f"'{name}' is the only input", "space inputs besides "
+                        "time", "add the space coordinates to inputs")
+    shape = _one(kinds[0], spec[kinds[0]], f"{key}.{kinds[0]}", space)
+    try:
+        return SpaceTime(shape, **{name: span})
+    except ConfigError as exc:
+        raise ctx.error(f"{key}.{exc.key}", exc.found, exc.expected, exc.fix) from None
+
+
+def _time(spec: Mapping[str, Any], key: str, ctx: _Ctx) -> tuple[str, tuple[float, float]]:
+    if len(spec) != 1:
+        raise ctx.error(key, f"has {len(spec)} entries", "one: the time input and its "
+                        "interval", "write time: {t: [0, 1]}")
+    (name, span), = spec.items()
+    if name not in ctx.inputs:
+        raise ctx.error(f"{key}.{name}", f"'{name}' is not an input"
+                        f"{did_you_mean(name, ctx.inputs)}", "one of: " + ", ".join(ctx.inputs),
+                        "name the time input, e.g. time: {t: [0, 1]}")
+    lo, hi = _pair(span, f"{key}.{name}", ctx)
+    return name, (lo, hi)
+
+
+def _one(kind: str, value: Any, key: str, ctx: _Ctx) -> Shape:
+    if kind not in BUILDERS:
+        fix = "write shape: {...} with one of those"
+        if kind in ctx.inputs:
+            fix = (f"put the bounds inside a box, box: {{{kind}: [low, high], ...}}, or give "
+                   "every input [low, high] without shapes")
+        raise ctx.error(key, f"unknown shape '{kind}'{did_you_mean(kind, BUILDERS)}",
+                        one_of(BUILDERS), fix)
+    return BUILDERS[kind](value, key, ctx)
+
+
+def _fields(value: Any, key: str, ctx: _Ctx, allowed: Sequence[str], required: Sequence[str],
+            example: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ctx.error(key, f"found {value!r}", "a mapping of " + ", ".join(allowed),
+                        f"write {example}")
+    for k in value:
+        if k not in allowed:
+            raise ctx.error(f"{key}.{k}", f"unknown key '{k}'{did_you_mean(k, allowed)}",
+                            one_of(allowed), "fix the spelling or remove the key")
+    for k in required:
+        if k not in value:
+            raise ctx.error(key, f"'{k}' is missing", "keys " + ", ".join(required),
+                            f"write {example}")
+    _part_name(value, key, ctx)
+    return dict(value)
+
+
+def _part_name(value: Mapping[str, Any], key: str, ctx: _Ctx) -> str | None:
+    name = value.get("name")
+    if name is not None and name in ctx.inputs:
+        raise ctx.error(f"{key}.name", f"'{name}' is an input", "a part name that is not "
+                        "an input", "choose another name, e.g. hole")
+    return name
+
+
+def _disk(value: Any, key: str, ctx: _Ctx) -> Shape:
+    zero = ", ".join("0" for _ in ctx.space)
+    spec = _fields(value, key, ctx, ("center", "radius", "name"), ("center", "radius"),
+                   f"{{center: [{zero}], radius: 1}}")
+    center = spec["center"]
+    if not isinstance(center, list) or len(center) != len(ctx.space):
+        n = len(center) if isinstance(center, list) else "no"
+        raise ctx.error(f"{key}.center", f"found {center!r} ({n} numbers)",
+                        f"one number per space coordinate ({', '.join(ctx.space)}: the "
+                        "inputs, in order, without time)", f"write center: [{zero}]")
+    nums = [_number(c, f"{key}.center.{i}", ctx) for i, c in enumerate(center)]
+    return _built(lambda: Disk(nums, _number(spec["radius"], f"{key}.radius", ctx), ctx.space,
+                               spec.get("name")), key, ctx)
+
+
+def _polygon(value: Any, key: str, ctx: _Ctx) -> Shape:
+    spec = _fields(value, key, ctx, ("vertices", "name"), ("vertices",),
+                   "{vertices: [[0, 0], [1, 0], [0, 1]]}")
+    if len(ctx.space) != 2:
+        raise ctx.error(key, f"a polygon is 2-D; the space coordinates are "
+                        f"{', '.join(ctx.space)}", "two space inputs",
+                        "use box, disk or a combination in other dimensions")
+    vertices = spec["vertices"]
+    if not isinstance(vertices, list) or not all(isinstance(v, list) and len(v) == 2
+                                                 for v in vertices):
+        raise ctx.error(f"{key}.vertices", f"found {vertices!r}", "a list of [x, y] points",
+                        "write vertices: [[0, 0], [1, 0], [0, 1]]")
+    pts = [[_number(c, f"{key}.vertices.{i}.{j}", ctx) for j, c in enumerate(v)]
+           for i, v in enumerate(vertices)]
+    return _built(lambda: Polygon(pts, ctx.space, spec.get("name")), key, ctx)
+
+
+def _box_shape(value: Any, key: str, ctx: _Ctx) -> Shape:
+    if not isinstance(value, Mapping):
+        raise ctx.error(key, f"found {value!r}", "a mapping from each space coordinate to "
+                        "[low, high]", "write box: {" + ", ".join(f"{n}: [0, 1]"
+                                                                 for n in ctx.space) + "}")
+    name = _part_name(value, key, ctx)
+    box = _box({k: v for k, v in value.items() if k != "name"}, key, ctx, "space coordinate")
+    return _built(lambda: Box(list(box.names), box.lower.tolist(), box.upper.tolist(),
+                              name=name), key, ctx)
+
+
+def _combination(op: str) -> Callable[[Any, str, _Ctx], Shape]:
+    def build(value: Any, key: str, ctx: _Ctx) -> Shape:
+        if not isinstance(value, list) or len(value) < 2:
+            raise ctx.error(key, f"found {value!r}", "a list of two or more shapes",
+                            f"write {op}: [{{box: ...}}, {{disk: ...}}]")
+        shapes = []
+        for i, item in enumerate(value):
+            if not isinstance(item, Mapping) or len(item) != 1:
+                raise ctx.error(f"{key}.{i}", f"found {item!r}", "one shape, e.g. {disk: "
+                                "{center: ..., radius: ...}}", "write each item as "
+                                "{shape: {...}}")
+            (kind, spec), = item.items()
+            shapes.append(_one(kind, spec, f"{key}.{i}.{kind}", ctx))
+        try:
+            return COMBINATIONS[op](*shapes)
+        except ConfigError as exc:
+            raise ctx.error(key, exc.found, exc.expected, exc.fix) from None
+    return build
+
+
+def _built(make: Callable[[], Shape], key: str, ctx: _Ctx) -> Shape:
+    """Call a shape's constructor, giving its errors this key's path and line."""
+    try:
+        return make()
+    except ConfigError as exc:
+        raise ctx.error(f"{key}.{exc.key}", exc.found, exc.expected, exc.fix) from None
+
+
+def _number(v: Any, key: str, ctx: _Ctx) -> float:
+    if isinstance(v, str):  # YAML 1.1 reads 1e-3 as text
+        try:
+            return float(v)
+        except ValueError:
+            pass
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise ctx.error(key, f"found {v!r}", "a number", "write a plain number")
+    if isinstance(v, str):
+        raise ctx.error(key, f"found the text {v!r}", "a number", "write a plain number")
+    return float(v)
+
+
+def _pair(b: Any, key: str, ctx: _Ctx) -> tuple[float, float]:
+    ok = isinstance(b, (list, tuple)) and len(b) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in b)
+    if not ok:
+        raise ctx.error(key, f"found {b!r}", "[low, high], two numbers",
+                        f"write {key.rpartition('.')[2]}: [0, 1]")
+    return float(b[0]), float(b[1])
+
+
+def _box(spec: Mapping[str, Any], key: str, ctx: _Ctx, noun: str) -> Box:
+    """One [low, high] per coordinate in ``ctx.space``; errors say which is wrong."""
+    names = ctx.space
+    extra = [k for k in spec if k not in names]
+    if extra:
+        raise ctx.error(f"{key}.{extra[0]}", f"'{extra[0]}' is not an {noun}"
+                        if noun == "input" else f"'{extra[0]}' is not a {noun}",
+                        f"one entry per {noun}: " + ", ".join(names),
+                        "add it to 'inputs' or remove it" if noun == "input" else
+                        "remove it (time goes in time: {t: [t0, t1]})")
+    missing = [n for n in names if n not in spec]
+    if missing:
+        raise ctx.error(key, f"no bounds for {noun} '{missing[0]}'",
+                        f"one entry per {noun}: " + ", ".join(names),
+                        f"add {missing[0]}: [low, high]")
+    bounds = [_pair(spec[n], f"{key}.{n}", ctx) for n in names]
+    try:
+        return Box(list(names), [b[0] for b in bounds], [b[1] for b in bounds])
+    except ConfigError as exc:  # Box names its keys domain.<coordinate>
+        sub = f"{key}.{exc.key.partition('.')[2]}"
+        raise ctx.error(sub, exc.found, exc.expected, exc.fix) from None
+
+
+BUILDERS: dict[str, Callable[[Any, str, _Ctx], Shape]] = {
+    "box": _box_shape, "disk": _disk, "ball": _disk, "polygon": _polygon,
+    **{op: _combination(op) for op in COMBINATIONS},
+}
