@@ -89,3 +89,14 @@ def test_unknown_engine_lists_the_valid_ones():
     with pytest.raises(pinnkit.ConfigError, match="unknown derivative engine 'autgrad' "
                        r"\(did you mean 'autograd'\?\)"):
         pinnkit.derivatives(LogShift(), torch.rand(2, 1), ["u"], ("x",), ("u",), "autgrad")
+
+
+def test_sibling_derivatives_without_create_graph():
+    """u_xx and u_yy come from u_x and u_y, which share one graph: it must survive the first."""
+    net = torch.nn.Sequential(torch.nn.Linear(2, 6), torch.nn.Tanh(), torch.nn.Linear(6, 1))
+    pts = torch.rand(5, 2)
+    got = pinnkit.derivatives(net, pts, ["u_xx + u_yy"], inputs=("x", "y"), outputs=("u",),
+                              engine="autograd")
+    ref = pinnkit.derivatives(net, pts, ["u_xx", "u_yy"], inputs=("x", "y"), outputs=("u",),
+                              engine="autograd", create_graph=True)
+    torch.testing.assert_close(got["u_xx + u_yy"], (ref["u_xx"] + ref["u_yy"]).detach())

@@ -87,7 +87,9 @@ class AutogradEngine:
         if not q.requires_grad:  # q does not depend on x: all its derivatives vanish
             return torch.zeros_like(x)
         self.backward_calls += 1
-        (g,) = torch.autograd.grad(q.sum(), x, create_graph=create_graph, allow_unused=True)
+        # siblings (u_x, u_y) share one graph: keep it until every sibling is differentiated
+        (g,) = torch.autograd.grad(q.sum(), x, create_graph=create_graph, retain_graph=True,
+                                   allow_unused=True)
         return torch.zeros_like(x) if g is None else g
 
 
