@@ -5,10 +5,11 @@ __version__ = "0.1.0"
 from .api import check, train  # noqa: E402
 from .derivatives import derivatives  # noqa: E402
 from .errors import ConfigError, ExprError, PinnkitError  # noqa: E402
+from .evaluate import TrainedModel, load  # noqa: E402
 from .geometry import Box  # noqa: E402
 from .models.mlp import MLP  # noqa: E402
 from .problem import Problem  # noqa: E402
 from .train.trainer import Run  # noqa: E402
 
 __all__ = ["MLP", "Box", "ConfigError", "ExprError", "PinnkitError", "Problem", "Run",
-           "__version__", "check", "derivatives", "train"]
+           "TrainedModel", "__version__", "check", "derivatives", "load", "train"]
