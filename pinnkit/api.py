@@ -51,6 +51,19 @@ def run_folder(cfg: Config, resume: bool = False, overwrite: bool = False) -> Pa
     return base.parent / f"{base.name}-{n}"
 
 
+def run_config(run_dir: Path) -> Path:
+    """A run folder's config.yaml, unless the run was trained from a Python Problem object
+    (whose equations a YAML file cannot hold)."""
+    path = run_dir / "config.yaml"
+    cfg = load_config(path)
+    if not cfg.inputs and not cfg.problem:
+        raise PinnkitError(f"{run_dir} was trained from a Python Problem object, which its "
+                           "config.yaml cannot name. Fix: pass the object again, e.g. "
+                           f"pinnkit.train(Heat(), run_dir='{run_dir}', resume=True) or "
+                           f"pinnkit.load('{run_dir}', problem=Heat())")
+    return path
+
+
 def resume_target(target: str | Path, overrides: Sequence[str] = ()
                   ) -> tuple[CompiledProblem, Config, Path]:
     """What ``train --resume`` continues: a run folder (its config.yaml), or a config's run."""
@@ -59,7 +72,7 @@ def resume_target(target: str | Path, overrides: Sequence[str] = ()
         if not (path / "config.yaml").is_file():
             raise PinnkitError(f"{path} is a folder without config.yaml, so not a run folder. "
                                "Fix: give a run folder such as runs/heat, or a YAML config")
-        problem, cfg = resolve(path / "config.yaml", overrides)
+        problem, cfg = resolve(run_config(path), overrides)
         return problem, cfg, path
     problem, cfg = resolve(path, overrides)
     return problem, cfg, run_folder(cfg, resume=True)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .api import resolve
+from .api import resolve, run_config
 from .config import Config, load_config, to_data
 from .derivatives import derivatives as field_derivatives
 from .derivatives import make_engine
@@ -154,15 +154,11 @@ def load(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu",
 
 
 def _problem_of(cfg_path: Path, problem: Problem | None) -> tuple[CompiledProblem, Config]:
-    cfg = load_config(cfg_path)
     if problem is not None:
-        data = {k: v for k, v in to_data(cfg).items() if k not in PROBLEM_KEYS}
+        data = {k: v for k, v in to_data(load_config(cfg_path)).items()
+                if k not in PROBLEM_KEYS}
         return resolve(problem, config=data)
-    if not cfg.inputs and not cfg.problem:
-        raise PinnkitError(f"{cfg_path.parent} was trained from a Python Problem object, which "
-                           "its config.yaml cannot name. Fix: pass it, e.g. "
-                           "pinnkit.load(run, problem=Heat())")
-    return resolve(cfg_path)
+    return resolve(run_config(cfg_path.parent))
 
 
 def split_names(text: str) -> list[str]:

@@ -53,7 +53,7 @@ def plot_run(run_dir: str | Path, checkpoint: str = "last", out_dir: str | Path 
 def field_snapshot(trained: TrainedModel) -> FieldSnapshot:
     log = trained.config.logging
     grid = plot_grid(trained.problem.shape, trained.inputs, log.grid, log.slice,
-                     trained.config.lines)
+                     trained.config.lines, trained.config.source)
     return snapshot(trained.model, trained.problem, grid)
 
 

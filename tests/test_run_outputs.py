@@ -214,3 +214,32 @@ def test_plot_without_matplotlib_names_the_extra(run: Path, capsys: pytest.Captu
     err = capsys.readouterr().err
     assert 'needs matplotlib, which is the optional \'plot\' extra. Fix: pip install ' \
            '"pinnkit[plot]"' in err and "Traceback" not in err
+
+
+class TinyHeat(pinnkit.Problem):
+    inputs = ("x", "t")
+    outputs = ("u",)
+    domain = pinnkit.Box(x=(0, 1), t=(0, 1))
+    constants = {"alpha": 0.1}
+    equations = {"heat": "u_t - alpha*u_xx"}
+    conditions = {"initial": ("t == 0", "u - sin(pi*x)"), "walls": ("x == 0 or x == 1", "u")}
+
+
+def test_runs_of_python_problems_need_the_object_again(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    config = {"model": {"width": 4, "depth": 1},
+              "training": {"points": {"domain": 16, "boundary": 4}}}
+    run = pinnkit.train(TinyHeat(), steps=4, config=config, run_dir=tmp_path / "py",
+                        progress=False)
+    with pytest.raises(pinnkit.PinnkitError, match="was trained from a Python Problem object"):
+        pinnkit.load(tmp_path / "py")
+    assert main(["train", str(tmp_path / "py"), "--resume"]) == 2
+    assert "Fix: pass the object again" in capsys.readouterr().err
+    trained = pinnkit.load(tmp_path / "py", problem=TinyHeat())
+    x = np.array([[0.5, 0.5]])
+    np.testing.assert_array_equal(trained.predict(x), run.model(torch.tensor(x).float())
+                                  .detach().numpy())
+    with pytest.warns(UserWarning, match="differs from the checkpoint's in: training.stages"):
+        again = pinnkit.train(TinyHeat(), steps=6, config=config, run_dir=tmp_path / "py",
+                              progress=False, resume=True)
+    assert again.metrics["steps"] == 6  # the last stage is extended from step 4

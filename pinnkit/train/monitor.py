@@ -31,7 +31,7 @@ class Monitor:
         self.problem = problem
         self.eval_x = evaluation_points(problem.shape)
         self.grid = plot_grid(problem.shape, problem.inputs, cfg.logging.grid,
-                              cfg.logging.slice, cfg.lines)
+                              cfg.logging.slice, cfg.lines, cfg.source)
         self.mark_time, self.mark_step = time.perf_counter(), 0
 
     def start(self, step: int) -> None:

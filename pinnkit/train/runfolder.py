@@ -92,7 +92,7 @@ class RunFolder:
         if self.dir is not None:
             write_text_atomic(json.dumps(metrics, indent=2) + "\n", self.dir / "metrics.json")
         final = {f"final/l2_relative/{k}": v for k, v in metrics["l2_relative_error"].items()}
-        final["final/loss"] = float(sum(metrics["loss"].values()))
+        final["final/loss"] = state.history[-1]["loss/total"]  # weighted, as trained
         self.board.hparams(hparams_of(self.cfg), final, state.step)
         self.board.close()
 

@@ -119,8 +119,11 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
     console = Progress(progress, cfg.logging.every)
     closure = Closure(state, engine, problem)
     stages, log = cfg.training.stages, cfg.logging
-    if state.stage >= len(stages):
-        console.message(f"{run_dir}: all {len(stages)} stages are done; nothing to train")
+    last = len(stages) - 1
+    if state.stage > last or (state.stage == last and state.stage_step >= stages[last].steps):
+        console.message(f"{run_dir}: all {len(stages)} stages are done; nothing to train "
+                        "(raise a stage's steps or add a stage to train on)")
+    stopped = False
     monitor.start(state.step)
     with StopRequest(stop_at, lambda: console.message(
             "pinnkit: stopping after this step (Ctrl-C again aborts)")) as stop:
@@ -155,11 +158,13 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
                     if crossed(prev, state.step, log.checkpoint_every):
                         folder.checkpoint("last", state)
                 if state.stage_step < stage.steps and not converged:
-                    break  # stopped: last.pt below keeps this stage's optimizer state
-                state.finish_stage()
+                    stopped = True  # last.pt below keeps this stage's optimizer state
+                    break
+                if index + 1 < len(stages):  # the last stage's state stays: it can be extended
+                    state.finish_stage()
         finally:
             console.close()
-    metrics = finish(state, closure, monitor, folder, device, len(stages))
+    metrics = finish(state, closure, monitor, folder, device, finished=not stopped)
     return Run(state.model, problem, cfg, metrics, run_dir, state.history)
 
 
@@ -184,7 +189,7 @@ def check_finite(step: int, closure: Closure) -> None:
 
 
 def finish(state: TrainState, closure: Closure, monitor: Monitor, folder: RunFolder,
-           device: torch.device, n_stages: int) -> dict[str, Any]:
+           device: torch.device, finished: bool) -> dict[str, Any]:
     """Final record, images, metrics.json and last.pt; returns the metrics."""
     if not state.history or state.history[-1]["step"] != state.step:
         record = monitor.record(state, closure)  # the metrics below are this record's numbers
@@ -206,7 +211,7 @@ def finish(state: TrainState, closure: Closure, monitor: Monitor, folder: RunFol
         "wall_time_s": round(state.elapsed, 3),
         "device": str(device),
         "engine": getattr(closure.engine, "name", type(closure.engine).__name__),
-        "finished": state.stage >= n_stages,
+        "finished": finished,
     }
     if len(state.params):
         metrics["parameters"] = per("param/")
