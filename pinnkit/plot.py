@@ -112,7 +112,7 @@ def read_history(path: Path) -> list[dict[str, float]]:
 def history_figure(figure_cls: Any, history: list[dict[str, float]], path: Path) -> Path:
     """Loss terms and total over steps; relative L2 errors beside them when known."""
     steps = np.array([r["step"] for r in history])
-    errors = [k for k in history[0] if k.startswith("error/l2_relative/")]
+    errors = [k for k in history[0] if k.startswith("l2/")]
     fig, axs = _new(figure_cls, 2 if errors else 1)
     for key in [k for k in history[0] if k.startswith("loss/")]:
         values = np.array([r.get(key, math.nan) for r in history])

@@ -23,7 +23,7 @@ from pinnkit.cli import main
 
 SCALARS = {"loss/total", "loss/heat", "loss/initial", "loss/walls", "weight/heat",
            "weight/initial", "weight/walls", "lr", "grad_norm", "stage",
-           "error/l2_relative/u", "error/max_abs/u", "time/step_ms", "time/points_per_s"}
+           "l2/u", "linf/u", "time/step_ms", "time/points_per_s"}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_tensorboard_server_serves_scalars_and_images(run: Path) -> None:
         while time.monotonic() < deadline:  # wait until the server has read the whole run
             try:
                 points = _get(port, "/data/plugin/scalars/scalars", run="tiny",
-                              tag="error/l2_relative/u")
+                              tag="l2/u")
             except (OSError, ValueError):
                 points = []
             if points and points[-1][1] == metrics["steps"]:
@@ -98,7 +98,7 @@ def test_run_folder_layout(run: Path) -> None:
     assert {"model", "optimizer", "scheduler", "points", "rng", "stage", "step", "weights",
             "params", "stateful", "history"} <= set(ckpt["state"])
     best = torch.load(run / "checkpoints" / "best.pt", weights_only=True)["state"]
-    errors = [r["error/l2_relative/u"] for r in best["history"]]
+    errors = [r["l2/u"] for r in best["history"]]
     assert best["best"] == min(errors) == errors[-1]  # written when the error hit a new low
 
 

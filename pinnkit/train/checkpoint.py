@@ -100,7 +100,8 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]
 def save_checkpoint(path: Path, config: dict[str, Any], state: dict[str, Any],
                     version: str) -> None:
     """One checkpoint: the resolved config, the full training state, pinnkit's version."""
-    save_atomic({"format": FORMAT, "version": version, "config": config, "state": state}, path)
+    save_atomic({"format": FORMAT, "version": version, "step": state["step"], "config": config,
+                 "state": state}, path)
 
 
 def clean_temporaries(folder: Path) -> None:

@@ -23,6 +23,9 @@ from .state import TrainState
 if TYPE_CHECKING:
     from .trainer import Closure
 
+# record keys of the errors against the reference: l2/u (relative), linf/u (absolute)
+ERROR_TAGS = {"l2_relative": "l2", "max_abs": "linf"}
+
 
 class Monitor:
     """Fixed evaluation points and picture grid, chosen (and checked) before training."""
@@ -59,13 +62,13 @@ class Monitor:
     def errors(self, model: torch.nn.Module) -> dict[str, float]:
         out = {}
         for kind, per_field in reference_errors(model, self.problem, self.eval_x).items():
-            out.update({f"error/{kind}/{f}": v for f, v in per_field.items()})
+            out.update({f"{ERROR_TAGS[kind]}/{f}": v for f, v in per_field.items()})
         return out
 
     @staticmethod
     def validation(record: dict[str, float]) -> float:
         """What best.pt minimises: the mean relative L2 error, or the loss without one."""
-        l2 = [v for k, v in record.items() if k.startswith("error/l2_relative/")]
+        l2 = [v for k, v in record.items() if k.startswith("l2/")]
         return float(np.mean(l2)) if l2 else record["loss/total"]
 
     def snapshot(self, model: torch.nn.Module) -> FieldSnapshot:
@@ -80,4 +83,4 @@ def grad_norm(params: list[torch.nn.Parameter]) -> float:
 def console_extra(record: dict[str, float]) -> dict[str, float]:
     """The errors shown next to the loss on the console: ``l2 u``."""
     return {f"l2 {k.rsplit('/', 1)[1]}": v for k, v in record.items()
-            if k.startswith("error/l2_relative/")}
+            if k.startswith("l2/")}

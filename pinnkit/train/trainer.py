@@ -204,8 +204,8 @@ def finish(state: TrainState, closure: Closure, monitor: Monitor, folder: RunFol
     losses.pop("total")
     state.tick()
     metrics: dict[str, Any] = {
-        "l2_relative_error": per("error/l2_relative/"),
-        "max_abs_error": per("error/max_abs/"),
+        "l2_relative_error": per("l2/"),
+        "max_abs_error": per("linf/"),
         "loss": losses,
         "steps": state.step,
         "wall_time_s": round(state.elapsed, 3),
