@@ -5,6 +5,7 @@ __version__ = "0.1.0"
 from .api import check, train  # noqa: E402
 from .derivatives import derivatives  # noqa: E402
 from .errors import ConfigError, ExprError, PinnkitError  # noqa: E402
+from .evaluate import TrainedModel, load  # noqa: E402
 from .geometry import (  # noqa: E402
     Ball,
     Box,
@@ -20,5 +21,5 @@ from .problem import Problem  # noqa: E402
 from .train.trainer import Run  # noqa: E402
 
 __all__ = ["MLP", "Ball", "Box", "ConfigError", "Difference", "Disk", "ExprError",
-           "Intersection", "PinnkitError", "Polygon", "Problem", "Run", "SpaceTime", "Union",
-           "__version__", "check", "derivatives", "train"]
+           "Intersection", "PinnkitError", "Polygon", "Problem", "Run", "SpaceTime",
+           "TrainedModel", "Union", "__version__", "check", "derivatives", "load", "train"]

@@ -1,4 +1,7 @@
-"""``pinnkit`` command line: train and check. Exit 0 ok, 2 user error, 1 anything else."""
+"""``pinnkit`` command line: train, check, eval, plot. Exit 0 ok, 2 user error, 1 anything else.
+
+A run stopped with Ctrl-C (after a checkpoint) exits 130 and prints how to resume it.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,10 @@ def _parser() -> argparse.ArgumentParser:
                                 "from PDEs written as text.")
     sub = p.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("train", help="train a config; writes runs/NAME/")
-    tr.add_argument("config", help="YAML file, e.g. configs/heat.yaml")
+    tr.add_argument("config", help="YAML file, e.g. configs/heat.yaml; with --resume also a "
+                    "run folder such as runs/heat")
+    tr.add_argument("--resume", action="store_true",
+                    help="continue the run (the latest runs/NAME-k) from its last checkpoint")
     tr.add_argument("--set", dest="overrides", action="append", default=[],
                     metavar="KEY=VALUE", help="override a config value, e.g. model.width=32")
     tr.add_argument("--device", help="cpu, cuda, cuda:1 (overrides training.device)")
@@ -26,11 +32,23 @@ def _parser() -> argparse.ArgumentParser:
     ck = sub.add_parser("check", help="validate a config without training")
     ck.add_argument("config", nargs="+")
     ck.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ev = sub.add_parser("eval", help="errors of a run on a fresh grid, or fields at points")
+    ev.add_argument("run", help="run folder, e.g. runs/heat")
+    ev.add_argument("--points", help="CSV (header naming the inputs) or NPZ of points")
+    ev.add_argument("--fields", help="comma-separated: fields, derivatives (u_x, d(u, x, x)), "
+                    "expressions of them, residual names; default: all outputs")
+    ev.add_argument("--out", help="write the values to this .csv or .npz (default: print CSV)")
+    ev.add_argument("--checkpoint", choices=("last", "best"), default="last")
+    ev.add_argument("--grid", type=int, default=40_000, help="points of the error grid")
+    pl = sub.add_parser("plot", help="PNGs of prediction, reference, error and loss history")
+    pl.add_argument("run", help="run folder, e.g. runs/heat")
+    pl.add_argument("--checkpoint", choices=("last", "best"), default="last")
+    pl.add_argument("--out", help="folder for the PNGs (default: RUN/plots)")
     return p
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .api import resolve, run_folder
+    from .api import resolve, resume_target, run_folder
     from .train.trainer import fit
 
     overrides = list(args.overrides)
@@ -38,11 +56,22 @@ def _train(args: argparse.Namespace) -> int:
         overrides.append(f"training.device={args.device}")
     if args.out:
         overrides.append(f"logging.dir={args.out}")
-    problem, cfg = resolve(args.config, overrides)
-    folder = run_folder(cfg, overwrite=args.overwrite)
-    print(f"pinnkit: training '{cfg.name}' -> {folder}", flush=True)
-    run = fit(problem, cfg, folder, progress=not args.quiet)
+    if args.resume:
+        if args.overwrite:
+            raise PinnkitError("--resume continues a run and --overwrite replaces it. Fix: "
+                               "give one of them")
+        problem, cfg, folder = resume_target(args.config, overrides)
+        print(f"pinnkit: resuming '{cfg.name}' in {folder}", flush=True)
+    else:
+        problem, cfg = resolve(args.config, overrides)
+        folder = run_folder(cfg, overwrite=args.overwrite)
+        print(f"pinnkit: training '{cfg.name}' -> {folder}", flush=True)
+    run = fit(problem, cfg, folder, progress=not args.quiet, resume=args.resume)
     errs = ", ".join(f"{k} {v:.3e}" for k, v in run.metrics["l2_relative_error"].items())
+    if not run.metrics["finished"]:
+        print(f"pinnkit: stopped at step {run.metrics['steps']}; continue with: pinnkit train "
+              f"{folder} --resume", flush=True)
+        return 130
     print(f"pinnkit: done in {run.metrics['wall_time_s']:.1f} s, {run.metrics['steps']} steps"
           + (f"; relative L2 error: {errs}" if errs else "") + f"; wrote {folder}", flush=True)
     return 0
@@ -58,10 +87,45 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    from .evaluate import load, read_points, split_names, write_table
+
+    trained = load(args.run, args.checkpoint)
+    if args.points is None:
+        if args.fields or args.out:
+            raise PinnkitError("--fields and --out need --points FILE.csv|npz. Fix: add "
+                               "--points, or leave them out to see the errors on a grid")
+        n, errors = trained.grid_errors(args.grid)
+        print(f"{args.run} ({args.checkpoint}.pt, step {trained.step}) on {n} grid points:")
+        print(f"{'field':<10}{'rel L2':>12}{'max abs':>12}")
+        for f in trained.outputs:
+            print(f"{f:<10}{errors['l2_relative'][f]:>12.3e}{errors['max_abs'][f]:>12.3e}")
+        return 0
+    x = read_points(args.points, trained.inputs)
+    names = split_names(args.fields) if args.fields else list(trained.outputs)
+    values = trained.derivatives(x, names)
+    columns = {n: x[:, i] for i, n in enumerate(trained.inputs)} | values
+    text = write_table(columns, args.out)
+    if text is not None:
+        sys.stdout.write(text)
+    else:
+        print(f"pinnkit: wrote {', '.join(names)} at {len(x)} points to {args.out}")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from .plot import plot_run
+
+    for path in plot_run(args.run, args.checkpoint, args.out):
+        print(f"pinnkit: wrote {path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    commands = {"train": _train, "check": _check, "eval": _eval, "plot": _plot}
     try:
-        return {"train": _train, "check": _check}[args.command](args)
+        return commands[args.command](args)
     except TrainingError as exc:
         print(f"pinnkit: training stopped: {exc}", file=sys.stderr)
         return 1

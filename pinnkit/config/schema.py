@@ -75,6 +75,9 @@ class LoggingConfig:
     every: int = _f(100, positive=True)     # steps between progress lines and scalars
     checkpoint_every: int = _f(1000, positive=True)  # steps between last.pt writes
     tensorboard: bool = True                # write TensorBoard event files
+    images_every: int = _f(1000, positive=True)  # steps between TensorBoard field images
+    grid: int = _f(128, positive=True)      # points per axis of image and plot grids
+    slice: dict[str, float] = _f(factory=dict)  # 3+ inputs: values of the inputs held fixed
 
 
 @dataclass(frozen=True)

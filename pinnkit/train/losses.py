@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -51,6 +52,17 @@ class Collocation:
                 sets.append(PointSet(tuple(terms), self._tensor(sample.points),
                                      self._tensor(sample.normals)))
         self.sets = sets
+
+    def state_dict(self) -> dict[str, Any]:
+        """The round and the current points (kept, not redrawn: samplers may adapt)."""
+        return {"round": self.round, "x": [ps.x for ps in self.sets],
+                "normals": [ps.normals for ps in self.sets]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.round = int(state["round"])
+        for ps, x, normals in zip(self.sets, state["x"], state["normals"], strict=True):
+            ps.x = x.to(device=self.device, dtype=self.dtype)
+            ps.normals = None if normals is None else normals.to(self.device, self.dtype)
 
     def _tensor(self, a) -> torch.Tensor:
         return torch.as_tensor(a, dtype=self.dtype, device=self.device)

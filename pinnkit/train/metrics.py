@@ -31,15 +31,23 @@ def predict(model: torch.nn.Module, x: torch.Tensor, batch: int = 65536) -> torc
 def relative_l2(model: torch.nn.Module, problem: CompiledProblem, x: np.ndarray
                 ) -> dict[str, float]:
     """||u - u_ref|| / ||u_ref|| per output field; {} without a reference."""
+    return reference_errors(model, problem, x).get("l2_relative", {})
+
+
+def reference_errors(model: torch.nn.Module, problem: CompiledProblem, x: np.ndarray
+                     ) -> dict[str, dict[str, float]]:
+    """Relative L2 and largest absolute error per field at ``x``; {} without a reference."""
     if problem.exact is None:
         return {}
     p = next(model.parameters())
     xt = torch.as_tensor(x, dtype=torch.float64)
-    ref = problem.exact(xt).to(torch.float64)
+    with torch.no_grad():
+        ref = problem.exact(xt).to(torch.float64)
     pred = predict(model, xt.to(device=p.device, dtype=p.dtype)).to(torch.float64).cpu()
-    out = {}
+    l2, linf = {}, {}
     for j, f in enumerate(problem.outputs):
-        norm = float(torch.linalg.norm(ref[:, j]))
-        err = float(torch.linalg.norm(pred[:, j] - ref[:, j]))
-        out[f] = err / norm if norm > 0 else (err if math.isfinite(err) else float("nan"))
-    return out
+        diff = pred[:, j] - ref[:, j]
+        norm, err = float(torch.linalg.norm(ref[:, j])), float(torch.linalg.norm(diff))
+        l2[f] = err / norm if norm > 0 else (err if math.isfinite(err) else float("nan"))
+        linf[f] = float(diff.abs().max()) if len(diff) else 0.0
+    return {"l2_relative": l2, "max_abs": linf}

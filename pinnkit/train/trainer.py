@@ -1,31 +1,40 @@
 """The training loop: stages of optimizers over resampled collocation points.
 
-Reads top to bottom: build the model and points, then for each stage step the optimizer,
-log, resample and checkpoint. Everything the loop needs arrives as arguments.
+Reads top to bottom: build the state (model, points, weights) and, when resuming, load it
+from the run's last checkpoint; then for each stage step the optimizer, log, resample
+and checkpoint. Everything the loop changes lives in one ``TrainState``: that object is
+what a checkpoint saves and ``--resume`` loads.
+
+Exact resume. Checkpoints are written only between ``optimizer.step`` calls, and a stop
+(``stop_at``, Ctrl-C) also takes effect only there. For Adam that is every step. L-BFGS
+runs in chunks of iterations per call (``optimizers.run_steps``), and a chunk's budget of
+function evaluations depends on where the chunk starts, so a chunk cut in two would take
+a different path: a stop requested inside an L-BFGS stage lands on the next chunk
+boundary (e.g. step 110, not 100). Resuming from any checkpoint therefore retraces the
+uninterrupted run bit for bit (tests/test_resume.py checks this in float64).
 """
 
 from __future__ import annotations
 
-import json
-import time
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from .. import __version__
-from ..config import Config, to_data, to_yaml
+from ..config import Config, PointsConfig, StageConfig
 from ..derivatives import make_engine
 from ..errors import PinnkitError
-from ..log import Progress, TensorBoard
+from ..log import Progress
 from ..models.mlp import MLP
 from ..problem import CompiledProblem
-from .checkpoint import save_atomic, write_text_atomic
-from .losses import Collocation, term_losses, total_loss
-from .metrics import evaluation_points, relative_l2
-from .optimizers import OPTIMIZERS, make_scheduler, run_steps
+from .losses import Collocation, term_losses
+from .monitor import Monitor, console_extra
+from .optimizers import run_steps
+from .runfolder import RunFolder, restore
+from .state import TrainState
+from .stop import StopRequest
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -64,101 +73,147 @@ def build_model(problem: CompiledProblem, cfg: Config) -> MLP:
                (ff.features, ff.sigma) if ff else None, cfg.training.seed)
 
 
-def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None,
-        progress: bool = True) -> Run:
-    """Train ``problem`` as ``cfg`` says; write the run folder when ``run_dir`` is given."""
-    device, dtype = resolve_device(cfg.training.device), DTYPES[cfg.model.dtype]
+def new_state(problem: CompiledProblem, cfg: Config, device: torch.device,
+              dtype: torch.dtype) -> TrainState:
+    """A fresh run's state: initialised network, first points, the configured weights."""
     model = build_model(problem, cfg).to(device=device, dtype=dtype)
-    engine = make_engine(cfg.model.engine, model)
     points = Collocation(problem, cfg.training.points, cfg.training.seed, device, dtype)
-    eval_x = evaluation_points(problem.shape)
-    if run_dir is not None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(to_yaml(cfg), run_dir / "config.yaml")
-    board = TensorBoard(run_dir if (run_dir and cfg.logging.tensorboard) else None)
+    return TrainState(model, points, {t.name: t.weight for t in problem.terms})
+
+
+class Closure:
+    """Weighted loss and its gradients at the current parameters; keeps the last values."""
+
+    def __init__(self, state: TrainState, engine: Any, problem: CompiledProblem) -> None:
+        self.state, self.engine, self.problem = state, engine, problem
+        self.total, self.terms = math.nan, {}
+
+    def __call__(self) -> torch.Tensor:
+        state = self.state
+        for p in state.trainable():  # as optimizer.zero_grad; also between stages
+            p.grad = None
+        losses = term_losses(state.model, self.engine, self.problem, state.points.sets)
+        loss: torch.Tensor = sum(state.weights[n] * v for n, v in losses.items())  # type: ignore
+        loss.backward()
+        self.terms = {k: float(v.detach()) for k, v in losses.items()}
+        self.total = float(loss.detach())
+        return loss
+
+
+def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: bool = True,
+        *, resume: bool = False, stop_at: int | None = None) -> Run:
+    """Train ``problem`` as ``cfg`` says; write the run folder when ``run_dir`` is given.
+
+    ``resume`` continues from ``run_dir/checkpoints/last.pt``. ``stop_at`` stops (with a
+    checkpoint) at the first optimizer-step boundary at or after that global step, as a
+    Ctrl-C does; the run can then be resumed.
+    """
+    device, dtype = resolve_device(cfg.training.device), DTYPES[cfg.model.dtype]
+    state = new_state(problem, cfg, device, dtype)
+    engine = make_engine(cfg.model.engine, state.model)
+    monitor = Monitor(problem, cfg)  # also checks logging.slice before any compute
+    if resume:
+        assert run_dir is not None, "resume needs a run folder"
+        restore(state, run_dir, cfg, device)
+    folder = RunFolder(run_dir, cfg, state.step, resume)
     console = Progress(progress, cfg.logging.every)
-    history: list[dict[str, float]] = []
-    step, start = 0, time.perf_counter()
-
-    def closure_for(opt: torch.optim.Optimizer) -> Any:
-        def closure() -> torch.Tensor:
-            opt.zero_grad(set_to_none=True)
-            losses = term_losses(model, engine, problem, points.sets)
-            loss = total_loss(losses, problem)
-            loss.backward()
-            closure.last = {k: float(v.detach()) for k, v in losses.items()}  # type: ignore
-            closure.total = float(loss.detach())  # type: ignore
-            return loss
-        return closure
-
-    try:
-        for s, stage in enumerate(cfg.training.stages):
-            opt = OPTIMIZERS[stage.optimizer](model.parameters(), stage)
-            sched = make_scheduler(opt, stage)
-            closure = closure_for(opt)
-            console.stage(f"stage {s + 1}/{len(cfg.training.stages)} {stage.optimizer}",
-                          stage.steps)
-            done = 0
-            while done < stage.steps:
-                every = cfg.training.points.resample_every
-                if stage.optimizer == "adam" and every and step and step % every == 0:
-                    points.sample(step // every)
-                taken = run_steps(opt, closure, stage.steps - done)
-                if sched is not None:
-                    sched.step()
-                if taken == 0:  # L-BFGS converged: nothing left to gain in this stage
-                    console.message(f"stage {s + 1}: L-BFGS converged at step {step}")
+    closure = Closure(state, engine, problem)
+    stages, log = cfg.training.stages, cfg.logging
+    last = len(stages) - 1
+    if state.stage > last or (state.stage == last and state.stage_step >= stages[last].steps):
+        console.message(f"{run_dir}: all {len(stages)} stages are done; nothing to train "
+                        "(raise a stage's steps or add a stage to train on)")
+    stopped = False
+    monitor.start(state.step)
+    with StopRequest(stop_at, lambda: console.message(
+            "pinnkit: stopping after this step (Ctrl-C again aborts)")) as stop:
+        try:
+            for index in range(state.stage, len(stages)):
+                stage = stages[index]
+                if state.optimizer is None:
+                    state.enter_stage(index, stage)
+                console.stage(f"stage {index + 1}/{len(stages)} {stage.optimizer}",
+                              stage.steps, state.stage_step)
+                converged = False
+                while state.stage_step < stage.steps and not stop(state.step):
+                    resample_if_due(state, cfg.training.points, stage)
+                    taken = run_steps(state.optimizer, closure, stage.steps - state.stage_step)
+                    if state.scheduler is not None:
+                        state.scheduler.step()
+                    if taken == 0:  # L-BFGS converged: nothing left to gain in this stage
+                        console.message(f"stage {index + 1}: L-BFGS converged at step "
+                                        f"{state.step}")
+                        converged = True
+                        break
+                    prev = state.step
+                    state.advance(taken)
+                    check_finite(state.step, closure)
+                    if crossed(prev, state.step, log.every) or state.stage_step >= stage.steps:
+                        record = monitor.record(state, closure)
+                        folder.record(state, record, monitor.validation(record))
+                    if crossed(prev, state.step, log.images_every):
+                        folder.images(state.step, monitor.snapshot(state.model))
+                    console.update(state.step, taken, closure.total,
+                                   console_extra(state.history[-1]) if state.history else {})
+                    if crossed(prev, state.step, log.checkpoint_every):
+                        folder.checkpoint("last", state)
+                if state.stage_step < stage.steps and not converged:
+                    stopped = True  # last.pt below keeps this stage's optimizer state
                     break
-                prev, step, done = step, step + taken, done + taken
-                loss, terms = closure.total, closure.last
-                if not np.isfinite(loss):
-                    bad = [k for k, v in terms.items() if not np.isfinite(v)]
-                    raise TrainingError(f"the loss became non-finite at step {step} (terms: "
-                                        f"{', '.join(bad) or 'total'}); the last checkpoint is"
-                                        " kept. Fix: lower the learning rate")
-                log_now = step // cfg.logging.every > prev // cfg.logging.every
-                if log_now or done >= stage.steps:
-                    if taken > 1:  # after a chunk, the last closure call may be a trial point
-                        closure()
-                        loss, terms = closure.total, closure.last
-                    record = _record(step, loss, terms, opt, model, problem, eval_x)
-                    history.append(record)
-                    board.scalars(step, record)
-                console.update(step, taken, loss, {k: v for k, v in history[-1].items()
-                                                   if k.startswith("l2/")} if history else {})
-                every_ckpt = cfg.logging.checkpoint_every
-                if run_dir is not None and step // every_ckpt > prev // every_ckpt:
-                    _checkpoint(run_dir, model, cfg, step, loss)
-    finally:
-        console.close()
-    final = term_losses(model, engine, problem, points.sets)
-    metrics = {
-        "l2_relative_error": relative_l2(model, problem, eval_x),
-        "loss": {k: float(v.detach()) for k, v in final.items()},
-        "steps": step,
-        "wall_time_s": round(time.perf_counter() - start, 3),
+                if index + 1 < len(stages):  # the last stage's state stays: it can be extended
+                    state.finish_stage()
+        finally:
+            console.close()
+    metrics = finish(state, closure, monitor, folder, device, finished=not stopped)
+    return Run(state.model, problem, cfg, metrics, run_dir, state.history)
+
+
+def crossed(before: int, after: int, every: int) -> bool:
+    """Whether a multiple of ``every`` lies in (before, after]: chunks skip exact steps."""
+    return after // every > before // every
+
+
+def resample_if_due(state: TrainState, cfg: PointsConfig, stage: StageConfig) -> None:
+    """Fresh points every ``resample_every`` steps, in Adam stages (L-BFGS needs fixed ones)."""
+    every = cfg.resample_every
+    if stage.optimizer == "adam" and every and state.step and state.step % every == 0:
+        state.points.sample(state.step // every)
+
+
+def check_finite(step: int, closure: Closure) -> None:
+    if not math.isfinite(closure.total):
+        bad = [k for k, v in closure.terms.items() if not math.isfinite(v)]
+        raise TrainingError(f"the loss became non-finite at step {step} (terms: "
+                            f"{', '.join(bad) or 'total'}); the last checkpoint is kept. "
+                            "Fix: lower the learning rate")
+
+
+def finish(state: TrainState, closure: Closure, monitor: Monitor, folder: RunFolder,
+           device: torch.device, finished: bool) -> dict[str, Any]:
+    """Final record, images, metrics.json and last.pt; returns the metrics."""
+    if not state.history or state.history[-1]["step"] != state.step:
+        record = monitor.record(state, closure)  # the metrics below are this record's numbers
+        folder.record(state, record, monitor.validation(record))
+    folder.images(state.step, monitor.snapshot(state.model))
+    last = state.history[-1]
+
+    def per(prefix: str) -> dict[str, float]:
+        return {k[len(prefix):]: v for k, v in last.items() if k.startswith(prefix)}
+
+    losses = per("loss/")
+    losses.pop("total")
+    state.tick()
+    metrics: dict[str, Any] = {
+        "l2_relative_error": per("l2/"),
+        "max_abs_error": per("linf/"),
+        "loss": losses,
+        "steps": state.step,
+        "wall_time_s": round(state.elapsed, 3),
         "device": str(device),
-        "engine": getattr(engine, "name", type(engine).__name__),
+        "engine": getattr(closure.engine, "name", type(closure.engine).__name__),
+        "finished": finished,
     }
-    if run_dir is not None:
-        _checkpoint(run_dir, model, cfg, step, float(total_loss(final, problem).detach()))
-        write_text_atomic(json.dumps(metrics, indent=2) + "\n", run_dir / "metrics.json")
-    board.close()
-    return Run(model, problem, cfg, metrics, run_dir, history)
-
-
-def _record(step: int, loss: float, terms: dict[str, float], opt: torch.optim.Optimizer,
-            model: torch.nn.Module, problem: CompiledProblem, eval_x: np.ndarray
-            ) -> dict[str, float]:
-    record = {"step": float(step), "loss/total": loss, "lr": opt.param_groups[0]["lr"]}
-    record.update({f"loss/{k}": v for k, v in terms.items()})
-    record.update({f"l2/{k}": v for k, v in relative_l2(model, problem, eval_x).items()})
-    return record
-
-
-def _checkpoint(run_dir: Path, model: torch.nn.Module, cfg: Config, step: int, loss: float
-                ) -> None:
-    if not np.isfinite(loss):
-        return  # never overwrite a good checkpoint with a bad one
-    save_atomic({"model": model.state_dict(), "config": to_data(cfg), "step": step,
-                 "loss": loss, "version": __version__}, run_dir / "checkpoints" / "last.pt")
+    if len(state.params):
+        metrics["parameters"] = per("param/")
+    folder.finish(state, metrics)
+    return metrics

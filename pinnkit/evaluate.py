@@ -1,0 +1,236 @@
+"""Using a finished (or stopped) run: load it, evaluate fields, derivatives and residuals.
+
+``load("runs/heat")`` rebuilds the problem from the run's config.yaml and the network from
+a checkpoint; ``TrainedModel.predict`` and ``.derivatives`` evaluate it anywhere.
+``pinnkit eval`` is a thin layer over this module.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .api import resolve, run_config
+from .config import Config, load_config, to_data
+from .derivatives import derivatives as field_derivatives
+from .derivatives import make_engine
+from .errors import ConfigError, ExprError, PinnkitError
+from .problem import CompiledProblem, Problem
+from .train.checkpoint import load as load_checkpoint
+from .train.metrics import evaluation_points, predict, reference_errors
+from .train.trainer import DTYPES, build_model
+
+GRID_POINTS = 40_000  # the fresh evaluation grid: 200 x 200 in 2-D (training monitors 128^2)
+BATCH = 16_384  # points per derivative evaluation, to bound memory
+PROBLEM_KEYS = ("inputs", "outputs", "domain", "exact", "constants", "equations", "conditions")
+
+Points = np.ndarray | torch.Tensor | Mapping[str, Any]
+
+
+@dataclass
+class TrainedModel:
+    """A trained network with its problem; evaluates fields, derivatives and residuals."""
+
+    model: torch.nn.Module
+    problem: CompiledProblem
+    config: Config
+    run_dir: Path
+    step: int                               # global step of the checkpoint
+    params: dict[str, float] = field(default_factory=dict)  # learned problem parameters
+    metrics: dict[str, Any] = field(default_factory=dict)   # metrics.json, when present
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.problem.inputs
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return self.problem.outputs
+
+    def predict(self, points: Points) -> Any:
+        """The network's outputs (N, n_outputs) at ``points``: numpy in, numpy out."""
+        x, as_numpy = self._points(points)
+        out = predict(self.model, x)
+        return out.cpu().numpy() if as_numpy else out
+
+    def derivatives(self, points: Points, names: Sequence[str] | str) -> dict[str, Any]:
+        """Each name's (N,) values: a field (``u``), a derivative (``u_xx``, ``d(u, x, x)``),
+        an expression of them (``u_xx + u_yy``) or a residual's name (``heat``)."""
+        names = split_names(names) if isinstance(names, str) else list(names)
+        x, as_numpy = self._points(points)
+        parts: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+        for i in range(0, len(x), BATCH):
+            for n, v in self._evaluate(x[i:i + BATCH], names).items():
+                parts[n].append(v.detach())
+        out = {n: torch.cat(v) if v else x.new_zeros(0) for n, v in parts.items()}
+        return {n: v.cpu().numpy() for n, v in out.items()} if as_numpy else out
+
+    def _evaluate(self, x: torch.Tensor, names: list[str]) -> dict[str, torch.Tensor]:
+        terms = {t.name: t for t in self.problem.terms}
+        exprs = [n for n in names if n not in terms]
+        try:
+            values = field_derivatives(self.model, x, exprs, self.inputs, self.outputs) \
+                if exprs else {}
+        except ExprError as exc:
+            raise PinnkitError(f"--fields: {exc}. Fix: name fields, derivatives such as "
+                               f"{self.outputs[0]}_{self.inputs[0]}, expressions of them, or "
+                               f"a residual: {', '.join(terms)}") from None
+        wanted = [terms[n] for n in names if n in terms]
+        if wanted:
+            engine = make_engine("autograd", self.model)
+            needs = frozenset().union(*(t.needs for t in wanted))
+            table = engine(self.model, x, needs, self.outputs, create_graph=False)
+            env = {**self.problem.env(x, table), **self.params}
+            for t in wanted:
+                r = torch.as_tensor(t.residual(env), dtype=x.dtype, device=x.device)
+                values[t.name] = r.expand(len(x)) if r.ndim == 0 else r
+        return {n: values[n] for n in names}
+
+    def _points(self, points: Points) -> tuple[torch.Tensor, bool]:
+        p = next(self.model.parameters())
+        if isinstance(points, Mapping):
+            missing = [n for n in self.inputs if n not in points]
+            if missing:
+                raise PinnkitError(f"the points have no '{missing[0]}'; the inputs are "
+                                   f"{', '.join(self.inputs)}")
+            points = np.stack([np.asarray(points[n], dtype=np.float64).reshape(-1)
+                               for n in self.inputs], axis=1)
+        as_numpy = not torch.is_tensor(points)
+        x = torch.as_tensor(points).to(device=p.device, dtype=p.dtype)
+        if x.ndim == 1 and len(self.inputs) == 1:
+            x = x.unsqueeze(-1)
+        if x.ndim != 2 or x.shape[1] != len(self.inputs):
+            raise PinnkitError(f"points of shape {tuple(x.shape)}: expected (N, "
+                               f"{len(self.inputs)}) with columns {', '.join(self.inputs)}")
+        return x, as_numpy
+
+    def grid_errors(self, n: int = GRID_POINTS) -> tuple[int, dict[str, dict[str, float]]]:
+        """Relative L2 and largest absolute error per field on a fresh grid of ~n points."""
+        if self.problem.exact is None:
+            raise PinnkitError(f"{self.run_dir} has no reference solution (exact), so there is "
+                               "nothing to compare on a grid. Fix: add exact: to the config, or "
+                               "evaluate fields with --points FILE --fields "
+                               f"{','.join(self.outputs)}")
+        x = evaluation_points(self.problem.shape, n, seed=54321)
+        return len(x), reference_errors(self.model, self.problem, x)
+
+
+def load(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu",
+         problem: Problem | None = None) -> TrainedModel:
+    """The trained model of a run folder. ``checkpoint``: ``last`` or ``best``.
+
+    A run trained from a Python ``Problem`` object needs it again: ``problem=Heat()``.
+    """
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.yaml"
+    if not cfg_path.is_file():
+        raise PinnkitError(f"{run_dir} is not a run folder: it has no config.yaml. Fix: give "
+                           "the folder pinnkit train wrote, e.g. runs/heat")
+    if checkpoint not in ("last", "best"):
+        raise PinnkitError(f"checkpoint '{checkpoint}' is not known; expected 'last' or 'best'")
+    compiled, cfg = _problem_of(cfg_path, problem)
+    ckpt = load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt", device)
+    state = ckpt["state"]
+    model = build_model(compiled, cfg).to(device=device, dtype=DTYPES[cfg.model.dtype])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise PinnkitError(f"the checkpoint in {run_dir} does not fit its config.yaml "
+                           f"({str(exc).splitlines()[0]}). Fix: do not edit a run's "
+                           "config.yaml; train again instead") from None
+    model.eval()
+    params = {k: float(v) for k, v in state.get("params", {}).items()}
+    metrics_path = run_dir / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    return TrainedModel(model, compiled, cfg, run_dir, int(state["step"]), params, metrics)
+
+
+def _problem_of(cfg_path: Path, problem: Problem | None) -> tuple[CompiledProblem, Config]:
+    if problem is not None:
+        data = {k: v for k, v in to_data(load_config(cfg_path)).items()
+                if k not in PROBLEM_KEYS}
+        return resolve(problem, config=data)
+    return resolve(run_config(cfg_path.parent))
+
+
+def split_names(text: str) -> list[str]:
+    """``u,u_x,d(u, x, x)`` -> the names, splitting only at commas outside parentheses."""
+    names, depth, start = [], 0, 0
+    for i, ch in enumerate(text + ","):
+        depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth == 0:
+            if text[start:i].strip():
+                names.append(text[start:i].strip())
+            start = i + 1
+    return names
+
+
+def read_points(path: str | Path, inputs: Sequence[str]) -> np.ndarray:
+    """(N, len(inputs)) from a CSV with a header naming the inputs, or an .npz."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("--points", f"file '{path}' does not exist", "a .csv or .npz file",
+                          "check the path")
+    if path.suffix == ".npz":
+        with np.load(path) as data:
+            if all(n in data for n in inputs):
+                return np.stack([np.asarray(data[n], np.float64).reshape(-1) for n in inputs], 1)
+            arrays = [data[k] for k in data.files if data[k].ndim == 2]
+            if len(arrays) == 1 and arrays[0].shape[1] == len(inputs):
+                return np.asarray(arrays[0], dtype=np.float64)
+            raise ConfigError("--points", f"{path} holds {', '.join(data.files) or 'nothing'}",
+                              f"arrays named {', '.join(inputs)}, or one (N, {len(inputs)}) "
+                              "array", f"save it as np.savez(file, {inputs[0]}=...)")
+    if path.suffix != ".csv":
+        raise ConfigError("--points", f"'{path.name}' is neither .csv nor .npz",
+                          "a .csv or .npz file", "convert the points to one of them")
+    return _read_csv(path, inputs)
+
+
+def _read_csv(path: Path, inputs: Sequence[str]) -> np.ndarray:
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.reader(f) if r]
+    header = [h.strip() for h in rows[0]] if rows else []
+    missing = [n for n in inputs if n not in header]
+    if missing:
+        raise ConfigError("--points", f"{path} has no column '{missing[0]}' (its header: "
+                          f"{','.join(header) or 'empty'})", "a header row naming the inputs",
+                          f"make the first line {','.join(inputs)}")
+    cols = [header.index(n) for n in inputs]
+    out = np.empty((len(rows) - 1, len(inputs)))
+    for i, row in enumerate(rows[1:]):
+        try:
+            out[i] = [float(row[c]) for c in cols]
+        except (ValueError, IndexError):
+            raise ConfigError("--points", f"line {i + 2} of {path} is not a row of numbers: "
+                              f"{','.join(row)}", "one number per input column",
+                              "fix or remove that line") from None
+    return out
+
+
+def write_table(columns: Mapping[str, np.ndarray], out: str | Path | None) -> str | None:
+    """Columns to ``out`` (.csv or .npz); to a returned CSV string when ``out`` is None."""
+    if out is not None and Path(out).suffix == ".npz":
+        np.savez(out, **{k: np.asarray(v) for k, v in columns.items()})
+        return None
+    if out is not None and Path(out).suffix != ".csv":
+        raise ConfigError("--out", f"'{out}' is neither .csv nor .npz", "a .csv or .npz name",
+                          "use e.g. --out values.csv")
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(list(columns))
+    # repr of a float is the shortest text that reads back to the same number
+    writer.writerows(zip(*([repr(float(a)) for a in np.asarray(v).ravel()]
+                           for v in columns.values()), strict=True))
+    if out is None:
+        return buf.getvalue()
+    Path(out).write_text(buf.getvalue(), encoding="utf-8")
+    return None

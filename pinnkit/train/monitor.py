@@ -1,0 +1,86 @@
+"""What is measured while training: one record of scalars per logging step, and pictures.
+
+A record holds every loss term and the total, the weights, the learning rate, the
+gradient norm, the errors against the reference (when there is one), the learnable
+parameters, and the pace (time per step, collocation points per second).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from ..config import Config
+from ..problem import CompiledProblem
+from .metrics import evaluation_points, reference_errors
+from .snapshot import FieldSnapshot, plot_grid, snapshot
+from .state import TrainState
+
+if TYPE_CHECKING:
+    from .trainer import Closure
+
+# record keys of the errors against the reference: l2/u (relative), linf/u (absolute)
+ERROR_TAGS = {"l2_relative": "l2", "max_abs": "linf"}
+
+
+class Monitor:
+    """Fixed evaluation points and picture grid, chosen (and checked) before training."""
+
+    def __init__(self, problem: CompiledProblem, cfg: Config) -> None:
+        self.problem = problem
+        self.eval_x = evaluation_points(problem.shape)
+        self.grid = plot_grid(problem.shape, problem.inputs, cfg.logging.grid,
+                              cfg.logging.slice, cfg.lines, cfg.source)
+        self.mark_time, self.mark_step = time.perf_counter(), 0
+
+    def start(self, step: int) -> None:
+        self.mark_time, self.mark_step = time.perf_counter(), step
+
+    def record(self, state: TrainState, closure: Closure) -> dict[str, float]:
+        """Scalars at the current parameters (the loss is re-evaluated there)."""
+        now, steps = time.perf_counter(), max(state.step - self.mark_step, 1)
+        seconds = (now - self.mark_time) / steps
+        closure()  # losses and gradients at the parameters the step left, not before it
+        n_points = sum(len(ps.x) for ps in state.points.sets)
+        record = {"step": state.step, "stage": state.stage + 1, "loss/total": closure.total}
+        record.update({f"loss/{k}": v for k, v in closure.terms.items()})
+        record.update({f"weight/{k}": float(v) for k, v in state.weights.items()})
+        if state.optimizer is not None:
+            record["lr"] = float(state.optimizer.param_groups[0]["lr"])
+        record["grad_norm"] = grad_norm(state.trainable())
+        record.update(self.errors(state.model))
+        record.update({f"param/{k}": float(v.detach()) for k, v in state.params.items()})
+        record["time/step_ms"] = 1e3 * seconds
+        record["time/points_per_s"] = n_points / seconds if seconds > 0 else math.inf
+        self.start(state.step)
+        return record
+
+    def errors(self, model: torch.nn.Module) -> dict[str, float]:
+        out = {}
+        for kind, per_field in reference_errors(model, self.problem, self.eval_x).items():
+            out.update({f"{ERROR_TAGS[kind]}/{f}": v for f, v in per_field.items()})
+        return out
+
+    @staticmethod
+    def validation(record: dict[str, float]) -> float:
+        """What best.pt minimises: the mean relative L2 error, or the loss without one."""
+        l2 = [v for k, v in record.items() if k.startswith("l2/")]
+        return float(np.mean(l2)) if l2 else record["loss/total"]
+
+    def snapshot(self, model: torch.nn.Module) -> FieldSnapshot:
+        return snapshot(model, self.problem, self.grid)
+
+
+def grad_norm(params: list[torch.nn.Parameter]) -> float:
+    grads = [p.grad.detach().reshape(-1) for p in params if p.grad is not None]
+    return float(torch.linalg.norm(torch.cat(grads))) if grads else 0.0
+
+
+def console_extra(record: dict[str, float]) -> dict[str, float]:
+    """The errors shown next to the loss on the console: ``l2 u``."""
+    return {f"l2 {k.rsplit('/', 1)[1]}": v for k, v in record.items()
+            if k.startswith("l2/")}

@@ -1,0 +1,162 @@
+"""The run folder a training session writes, and TensorBoard inside it.
+
+    runs/NAME/
+      config.yaml            the resolved config (what ``--resume`` and ``pinnkit eval`` read)
+      checkpoints/last.pt    every logging.checkpoint_every steps and at the end
+      checkpoints/best.pt    lowest validation error so far (loss without a reference)
+      history.csv            one row per logged step (what ``pinnkit plot`` draws)
+      metrics.json           the final numbers
+      events.out.tfevents.*  TensorBoard: scalars, field images, config text, hparams
+
+Every file is written atomically (temp file + rename). Without a folder (``run_dir``
+None) every method is a no-op, so the trainer never asks whether one exists.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..config import Config, to_data, to_yaml
+from ..errors import PinnkitError
+from ..log import TensorBoard
+from ..log.images import heatmap, line_plot
+from .checkpoint import clean_temporaries, load, save_checkpoint, write_text_atomic
+from .snapshot import FieldSnapshot
+from .state import TrainState
+
+
+class RunFolder:
+    def __init__(self, run_dir: Path | None, cfg: Config, start_step: int = 0,
+                 resume: bool = False) -> None:
+        self.dir, self.cfg = run_dir, cfg
+        if run_dir is not None:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            clean_temporaries(run_dir / "checkpoints")
+            write_text_atomic(to_yaml(cfg), run_dir / "config.yaml")
+        # on resume, drop what the interrupted session logged after its last checkpoint
+        self.board = TensorBoard(run_dir if run_dir is not None and cfg.logging.tensorboard
+                                 else None, purge_step=start_step + 1 if resume else None)
+        self.board.text("config", "\n".join("    " + ln for ln in to_yaml(cfg).splitlines()),
+                        start_step)
+
+    def checkpoint(self, name: str, state: TrainState) -> None:
+        """checkpoints/NAME.pt with the whole state; never written from a non-finite loss."""
+        if self.dir is None:
+            return
+        last = state.history[-1]["loss/total"] if state.history else 0.0
+        if not np.isfinite(last):
+            return
+        state.tick()
+        save_checkpoint(self.dir / "checkpoints" / f"{name}.pt", to_data(self.cfg),
+                        state.state_dict(), __version__)
+        self.write_history(state.history)
+
+    def record(self, state: TrainState, record: dict[str, float], value: float) -> None:
+        """Log a record; write best.pt when ``value`` (validation error) is a new low."""
+        state.history.append(record)
+        self.board.scalars(int(record["step"]), {k: v for k, v in record.items()
+                                                 if k != "step"})
+        if np.isfinite(value) and value < state.best:
+            state.best = value
+            self.checkpoint("best", state)
+
+    def images(self, step: int, snap: FieldSnapshot) -> None:
+        if self.board.writer is None:
+            return
+        for tag, picture in field_pictures(snap).items():
+            self.board.image(tag, picture, step)
+        self.board.flush()
+
+    def write_history(self, history: list[dict[str, float]]) -> None:
+        if self.dir is None or not history:
+            return
+        columns = list(dict.fromkeys(k for r in history for k in r))
+        out = io.StringIO()
+        writer = csv.DictWriter(out, columns, restval="")
+        writer.writeheader()
+        writer.writerows(history)
+        write_text_atomic(out.getvalue(), self.dir / "history.csv")
+
+    def finish(self, state: TrainState, metrics: dict[str, Any]) -> None:
+        """last.pt, metrics.json, the HParams row; then close TensorBoard."""
+        self.checkpoint("last", state)
+        if self.dir is not None:
+            write_text_atomic(json.dumps(metrics, indent=2) + "\n", self.dir / "metrics.json")
+        final = {f"final/l2_relative/{k}": v for k, v in metrics["l2_relative_error"].items()}
+        final["final/loss"] = state.history[-1]["loss/total"]  # weighted, as trained
+        self.board.hparams(hparams_of(self.cfg), final, state.step)
+        self.board.close()
+
+
+def field_pictures(snap: FieldSnapshot) -> dict[str, np.ndarray]:
+    """TensorBoard images per field: prediction, reference and absolute error."""
+    pictures = {}
+    two_d = len(snap.grid.axes) == 2
+    for f, pred in snap.prediction.items():
+        ref = snap.reference[f] if snap.reference is not None else None
+        if two_d:
+            both = pred if ref is None else np.concatenate([pred.ravel(), ref.ravel()])
+            lo, hi = np.nanmin(both), np.nanmax(both)
+            pictures[f"field/{f}/prediction"] = heatmap(pred, lo, hi)
+            if ref is not None:
+                pictures[f"field/{f}/reference"] = heatmap(ref, lo, hi)
+                pictures[f"field/{f}/error"] = heatmap(snap.error(f))
+        else:
+            x = snap.grid.coords[0]
+            pictures[f"field/{f}/prediction"] = line_plot(x, [pred] if ref is None
+                                                          else [pred, ref])
+            if ref is not None:
+                pictures[f"field/{f}/reference"] = line_plot(x, [ref])
+                pictures[f"field/{f}/error"] = line_plot(x, [snap.error(f)])
+    return pictures
+
+
+def hparams_of(cfg: Config) -> dict[str, Any]:
+    """The settings shown in TensorBoard's HParams table (scalars and short text only)."""
+    stages = " ".join(f"{s.optimizer}:{s.steps}@{s.lr if s.lr is not None else 'default'}"
+                      for s in cfg.training.stages)
+    pts = cfg.training.points
+    return {"model.width": cfg.model.width, "model.depth": cfg.model.depth,
+            "model.activation": cfg.model.activation, "model.dtype": cfg.model.dtype,
+            "training.seed": cfg.training.seed, "points.domain": pts.domain,
+            "points.boundary": pts.boundary, "points.resample_every": pts.resample_every,
+            "stages": stages}
+
+
+def restore(state: TrainState, run_dir: Path, cfg: Config, device: torch.device) -> None:
+    """Load checkpoints/last.pt of ``run_dir`` into ``state`` for ``--resume``."""
+    path = run_dir / "checkpoints" / "last.pt"
+    if not path.is_file():
+        raise PinnkitError(f"nothing to resume in {run_dir}: {path.name} is missing from "
+                           f"{path.parent}. Fix: train without --resume to start a new run")
+    ckpt = load(path, device)
+    changed = changed_keys(ckpt["config"], to_data(cfg))
+    if changed:
+        warnings.warn(f"resuming {run_dir} with a config that differs from the checkpoint's "
+                      f"in: {', '.join(changed)}; the new values apply from here on",
+                      stacklevel=2)
+    try:
+        state.load_state_dict(ckpt["state"], cfg.training.stages)
+    except (RuntimeError, KeyError, ValueError, IndexError) as exc:
+        raise PinnkitError(f"cannot resume {run_dir}: its checkpoint does not fit this config "
+                           f"({type(exc).__name__}: {str(exc).splitlines()[0]}). Fix: resume "
+                           "with the run's own config.yaml, or train a new run") from None
+
+
+def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted paths where two plain-data configs differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for k in dict.fromkeys([*old, *new]):
+            out += changed_keys(old.get(k), new.get(k), f"{prefix}.{k}" if prefix else str(k))
+        return out
+    return [] if old == new else [prefix or "<config>"]

@@ -1,0 +1,131 @@
+"""Everything a training run is at one moment, as one object that checkpoints save and load.
+
+``TrainState`` holds the model, the learnable problem parameters, the collocation points,
+the current stage's optimizer and scheduler, the step counters, the loss weights, the
+best validation value and the logged history. Later features register more state in
+``stateful`` (any object with ``state_dict``/``load_state_dict``, e.g. an adaptive
+weighting scheme) instead of adding new arguments to the loop.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from ..config import StageConfig
+from .losses import Collocation
+from .optimizers import OPTIMIZERS, make_scheduler
+
+
+class Stateful(Protocol):
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> Any: ...
+
+
+@dataclass
+class TrainState:
+    """The run's mutable state; ``state_dict()`` is what a checkpoint stores."""
+
+    model: torch.nn.Module
+    points: Collocation
+    weights: dict[str, float]               # loss weight per term; adaptive schemes update it
+    params: torch.nn.ParameterDict = field(default_factory=torch.nn.ParameterDict)  # learnable
+    optimizer: torch.optim.Optimizer | None = None  # the current stage's; None between stages
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+    stage: int = 0                          # index of the current stage
+    stage_step: int = 0                     # steps done in the current stage
+    step: int = 0                           # steps done in all stages
+    best: float = float("inf")             # best validation value so far (for best.pt)
+    elapsed: float = 0.0                    # seconds trained, all sessions (see tick)
+    history: list[dict[str, float]] = field(default_factory=list)  # one record per log
+    stateful: dict[str, Stateful] = field(default_factory=dict)  # extra checkpointed objects
+    clock: float = field(default_factory=time.perf_counter, repr=False)  # last tick()
+
+    def tick(self) -> None:
+        """Add the time since the last tick to ``elapsed`` (it survives resumes)."""
+        now = time.perf_counter()
+        self.elapsed += now - self.clock
+        self.clock = now
+
+    def trainable(self) -> list[torch.nn.Parameter]:
+        """What the optimizers update: the network's weights and the problem's parameters."""
+        return [*self.model.parameters(), *self.params.parameters()]
+
+    def enter_stage(self, index: int, stage: StageConfig) -> None:
+        """Build the optimizer of stage ``index`` (its state, if resuming, is loaded after)."""
+        self.stage = index
+        self.optimizer = OPTIMIZERS[stage.optimizer](self.trainable(), stage)
+        self.scheduler = make_scheduler(self.optimizer, stage)
+
+    def finish_stage(self) -> None:
+        self.stage, self.stage_step = self.stage + 1, 0
+        self.optimizer = self.scheduler = None
+
+    def advance(self, taken: int) -> None:
+        self.step += taken
+        self.stage_step += taken
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain data and tensors only, so checkpoints load with ``weights_only=True``."""
+        return {
+            "model": self.model.state_dict(),
+            "params": self.params.state_dict(),
+            "points": self.points.state_dict(),
+            "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "stage": self.stage, "stage_step": self.stage_step, "step": self.step,
+            "weights": dict(self.weights), "best": self.best, "elapsed": self.elapsed,
+            "history": [dict(r) for r in self.history],
+            "stateful": {k: v.state_dict() for k, v in self.stateful.items()},
+            "rng": rng_state(),
+        }
+
+    def load_state_dict(self, data: dict[str, Any], stages: tuple[StageConfig, ...]) -> None:
+        """Restore a checkpoint into this freshly built state (same problem and model)."""
+        self.model.load_state_dict(data["model"])
+        self.params.load_state_dict(data["params"])
+        self.points.load_state_dict(data["points"])
+        self.stage, self.stage_step, self.step = data["stage"], data["stage_step"], data["step"]
+        self.weights.update(data["weights"])
+        self.best, self.elapsed = float(data["best"]), float(data["elapsed"])
+        self.history = [dict(r) for r in data["history"]]
+        for name, sub in data["stateful"].items():
+            if name in self.stateful:
+                self.stateful[name].load_state_dict(sub)
+        if data["optimizer"] is not None and self.stage < len(stages):
+            self.enter_stage(self.stage, stages[self.stage])
+            assert self.optimizer is not None
+            self.optimizer.load_state_dict(data["optimizer"])
+            if self.scheduler is not None and data["scheduler"] is not None:
+                self.scheduler.load_state_dict(data["scheduler"])
+        set_rng_state(data["rng"])
+
+
+def rng_state() -> dict[str, Any]:
+    """torch (CPU and CUDA), numpy and Python random states, as tensors and plain data."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {"kind": kind, "keys": torch.as_tensor(keys.astype(np.int64)), "pos": pos,
+                  "has_gauss": has_gauss, "cached": cached},
+        "python": {"version": version, "internal": list(internal), "gauss": gauss},
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    if torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["cached"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["internal"]), p["gauss"]))
