@@ -15,9 +15,10 @@ import torch
 from ..errors import ConfigError, did_you_mean, one_of
 from ..expr import Namespace, Partial, compile_expr, parse
 from .autograd import AutogradEngine
+from .taylor import TaylorEngine
 
 Engine = Callable[..., dict[Partial, torch.Tensor]]
-ENGINES: dict[str, Callable[[], Engine]] = {"autograd": AutogradEngine}
+ENGINES: dict[str, Callable[[], Engine]] = {"autograd": AutogradEngine, "taylor": TaylorEngine}
 
 
 def taylor_supports(module: torch.nn.Module) -> bool:
