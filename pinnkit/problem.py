@@ -22,6 +22,7 @@ import torch
 from .config import Config
 from .errors import ConfigError, ExprError, PinnkitError, did_you_mean
 from .expr import BUILTIN_CONSTANTS, Namespace, Partial, compile_expr, parse, parse_name
+from .expr.collapse import collapse
 from .geometry import (
     Selector,
     Shape,
@@ -257,7 +258,8 @@ def _residual(value: Any, key: str, ns: Namespace, problem: Problem, cfg: Config
         raise ConfigError(key, f"found {type(value).__name__} {value!r}", "an expression string",
                           "quote it, e.g. 'u_t - u_xx'", _cfg_line(cfg, key))
     try:
-        compiled = compile_expr(parse(value, ns))
+        # sums such as u_xx + u_yy become one collapsed stream for the Taylor engine
+        compiled = compile_expr(collapse(parse(value, ns)))
     except ExprError as exc:
         raise _expr_error(exc, key, cfg) from None
     return compiled.fn, compiled.needs, value

@@ -67,6 +67,8 @@ class TrainingConfig:
     points: PointsConfig = _f(factory=PointsConfig)  # collocation points
     stages: tuple[StageConfig, ...] = _f(factory=lambda: (StageConfig(),))  # run in order
     weights: dict[str, float] = _f(factory=dict)  # weight per loss term name; default 1
+    compile: str = _f("auto", choices=("auto", "true", "false"))  # torch.compile the loss;
+    # auto: only for runs of >= 2000 steps, where the compile time is repaid
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,8 @@ def _scalar(tp: type, value: Any, path: str, line: int | None, source: str,
                               "use a value greater than 0", line, source)
         return tp(value)
     if tp is str:
+        if isinstance(value, bool) and {"true", "false"} <= set(meta.get("choices") or ()):
+            value = "true" if value else "false"  # `compile: true` reads as a YAML boolean
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise ConfigError(path, f"found {_kind(value)} {_short(value)}", "a string",
                               "quote it", line, source)

@@ -12,7 +12,10 @@ from collections.abc import Iterable, Sequence
 
 import torch
 
+from ..expr.collapse import Combo
 from ..expr.names import Partial
+
+Key = Partial | Combo
 
 
 def plan(wanted: Iterable[Partial]) -> dict[Partial, Partial]:
@@ -56,11 +59,22 @@ class AutogradEngine:
         self,
         module: torch.nn.Module,
         x: torch.Tensor,
-        wanted: Iterable[Partial],
+        wanted: Iterable[Key],
         outputs: Sequence[str],
         create_graph: bool = True,
-    ) -> dict[Partial, torch.Tensor]:
+    ) -> dict[Key, torch.Tensor]:
+        """Each wanted key's (N,) tensor; a Combo is the weighted sum of its partials."""
         wanted = set(wanted)
+        partials = {k for k in wanted if isinstance(k, Partial)}
+        for key in wanted:
+            if isinstance(key, Combo):
+                partials.update(key.partials)
+        values = self._partials(module, x, partials, outputs, create_graph)
+        return {k: values[k] if isinstance(k, Partial) else _combine(k, values, x)
+                for k in wanted}
+
+    def _partials(self, module: torch.nn.Module, x: torch.Tensor, wanted: set[Partial],
+                  outputs: Sequence[str], create_graph: bool) -> dict[Partial, torch.Tensor]:
         parent_of = plan(wanted)
         need_grad = bool(parent_of)
         if need_grad and not x.requires_grad:
@@ -81,7 +95,7 @@ class AutogradEngine:
             grads = self._grad(values[parent], x, create_graph or _feeds_more(parent, parents))
             for i in range(d):
                 values.setdefault(parent.raised(i), grads[:, i])
-        return {p: values[p] for p in wanted}
+        return values
 
     def _grad(self, q: torch.Tensor, x: torch.Tensor, create_graph: bool) -> torch.Tensor:
         if not q.requires_grad:  # q does not depend on x: all its derivatives vanish
@@ -91,6 +105,14 @@ class AutogradEngine:
         (g,) = torch.autograd.grad(q.sum(), x, create_graph=create_graph, retain_graph=True,
                                    allow_unused=True)
         return torch.zeros_like(x) if g is None else g
+
+
+def _combine(combo: Combo, values: dict[Partial, torch.Tensor], x: torch.Tensor
+             ) -> torch.Tensor:
+    out = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+    for orders, coeff in combo.terms:
+        out = out + coeff * values[Partial(combo.field, orders)]
+    return out
 
 
 def _feeds_more(parent: Partial, parents: set[Partial]) -> bool:

@@ -170,29 +170,5 @@ class TaylorEngine:
             return program(module, x)  # type: ignore[arg-type]
 
 
-class ComboAutogradEngine(AutogradEngine):
-    """Nested autograd that also answers Combo keys, as the sum of their partials."""
-
-    def __call__(
-        self,
-        module: nn.Module,
-        x: torch.Tensor,
-        wanted: Iterable[Key],
-        outputs: Sequence[str],
-        create_graph: bool = True,
-    ) -> dict[Key, torch.Tensor]:
-        wanted = set(wanted)
-        partials = {p for p in wanted if isinstance(p, Partial)}
-        for key in wanted:
-            if isinstance(key, Combo):
-                partials.update(key.partials)
-        table: dict = super().__call__(module, x, partials, outputs, create_graph)
-        out: dict[Key, torch.Tensor] = {}
-        for key in wanted:
-            if isinstance(key, Partial):
-                out[key] = table[key]
-            else:
-                terms = [table[Partial(key.field, o)] * c for o, c in key.terms]
-                out[key] = torch.stack(terms).sum(0) if terms else torch.zeros(
-                    x.shape[0], dtype=x.dtype, device=x.device)
-        return out
+# The autograd engine answers Combo keys itself; kept as a name for callers.
+ComboAutogradEngine = AutogradEngine

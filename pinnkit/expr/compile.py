@@ -15,6 +15,7 @@ import torch
 
 from . import tree as t
 from .analysis import partials, symbols
+from .collapse import Combo, combos
 from .names import Partial
 
 Value = torch.Tensor | float
@@ -41,7 +42,7 @@ class Compiled:
 
     tree: t.Node
     fn: Callable[[Env], Value]
-    needs: frozenset[Partial]
+    needs: frozenset[Partial | Combo]  # Combo: a collapsed weighted sum, one stream
     names: frozenset[str]
 
     def __call__(self, env: Env) -> Value:
@@ -49,7 +50,8 @@ class Compiled:
 
 
 def compile_expr(node: t.Node) -> Compiled:
-    return Compiled(node, _build(node), frozenset(partials(node)), frozenset(symbols(node)))
+    needs = frozenset(partials(node)) | frozenset(combos(node))
+    return Compiled(node, _build(node), needs, frozenset(symbols(node)))
 
 
 def _as_tensor(v: Value) -> torch.Tensor:

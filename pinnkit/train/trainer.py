@@ -25,6 +25,7 @@ import torch
 
 from ..config import Config, PointsConfig, StageConfig
 from ..derivatives import make_engine
+from ..derivatives.compile import CompileInfo, maybe_compile
 from ..errors import PinnkitError
 from ..log import Progress
 from ..models.mlp import MLP
@@ -84,15 +85,17 @@ def new_state(problem: CompiledProblem, cfg: Config, device: torch.device,
 class Closure:
     """Weighted loss and its gradients at the current parameters; keeps the last values."""
 
-    def __init__(self, state: TrainState, engine: Any, problem: CompiledProblem) -> None:
+    def __init__(self, state: TrainState, engine: Any, problem: CompiledProblem,
+                 losses: Any = term_losses) -> None:
         self.state, self.engine, self.problem = state, engine, problem
+        self.losses = losses  # term_losses, or its torch.compile'd twin
         self.total, self.terms = math.nan, {}
 
     def __call__(self) -> torch.Tensor:
         state = self.state
         for p in state.trainable():  # as optimizer.zero_grad; also between stages
             p.grad = None
-        losses = term_losses(state.model, self.engine, self.problem, state.points.sets)
+        losses = self.losses(state.model, self.engine, self.problem, state.points.sets)
         loss: torch.Tensor = sum(state.weights[n] * v for n, v in losses.items())  # type: ignore
         loss.backward()
         self.terms = {k: float(v.detach()) for k, v in losses.items()}
@@ -117,7 +120,10 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
         restore(state, run_dir, cfg, device)
     folder = RunFolder(run_dir, cfg, state.step, resume)
     console = Progress(progress, cfg.logging.every)
-    closure = Closure(state, engine, problem)
+    # the Taylor forward is a first-order graph, so the loss (and its backward) compiles
+    losses_fn, compile_info = maybe_compile(term_losses, cfg.training.compile,
+                                            sum(s.steps for s in cfg.training.stages))
+    closure = Closure(state, engine, problem, losses_fn)
     stages, log = cfg.training.stages, cfg.logging
     last = len(stages) - 1
     if state.stage > last or (state.stage == last and state.stage_step >= stages[last].steps):
@@ -164,7 +170,8 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
                     state.finish_stage()
         finally:
             console.close()
-    metrics = finish(state, closure, monitor, folder, device, finished=not stopped)
+    metrics = finish(state, closure, monitor, folder, device, finished=not stopped,
+                     compile_info=compile_info)
     return Run(state.model, problem, cfg, metrics, run_dir, state.history)
 
 
@@ -189,7 +196,8 @@ def check_finite(step: int, closure: Closure) -> None:
 
 
 def finish(state: TrainState, closure: Closure, monitor: Monitor, folder: RunFolder,
-           device: torch.device, finished: bool) -> dict[str, Any]:
+           device: torch.device, finished: bool, compile_info: CompileInfo | None = None
+           ) -> dict[str, Any]:
     """Final record, images, metrics.json and last.pt; returns the metrics."""
     if not state.history or state.history[-1]["step"] != state.step:
         record = monitor.record(state, closure)  # the metrics below are this record's numbers
@@ -213,6 +221,10 @@ def finish(state: TrainState, closure: Closure, monitor: Monitor, folder: RunFol
         "engine": getattr(closure.engine, "name", type(closure.engine).__name__),
         "finished": finished,
     }
+    if compile_info is not None:
+        metrics["compile"] = {"enabled": compile_info.compiled, "reason": compile_info.reason,
+                              "seconds": compile_info.compile_seconds,
+                              "fallback": compile_info.fallback}
     if len(state.params):
         metrics["parameters"] = per("param/")
     folder.finish(state, metrics)
