@@ -48,8 +48,44 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .api import resolve, resume_target, run_folder
+    from .train.distributed import from_env, init, shutdown
+
+    dist = from_env()  # torchrun's ranks, or a single process
+    init(dist)
+    try:
+        return _train_ranks(args, dist)
+    finally:
+        shutdown(dist)
+
+
+def _train_ranks(args: argparse.Namespace, dist) -> int:
+    from .train.distributed import all_ok
     from .train.trainer import fit
+
+    say = (lambda text: print(text, flush=True)) if dist.main else (lambda text: None)
+    try:
+        problem, cfg, folder = _prepare(args, say)
+    except PinnkitError:
+        all_ok(False, dist)  # tell the other ranks before they wait for us forever
+        raise
+    if not all_ok(True, dist):
+        print(f"pinnkit: rank {dist.rank} stopping: another rank failed during set-up "
+              "(its error is above)", file=sys.stderr)
+        return 2
+    run = fit(problem, cfg, folder, progress=not args.quiet, resume=args.resume, dist=dist)
+    errs = ", ".join(f"{k} {v:.3e}" for k, v in run.metrics["l2_relative_error"].items())
+    if not run.metrics["finished"]:
+        say(f"pinnkit: stopped at step {run.metrics['steps']}; continue with: pinnkit train "
+            f"{folder} --resume")
+        return 130
+    say(f"pinnkit: done in {run.metrics['wall_time_s']:.1f} s, {run.metrics['steps']} steps"
+        + (f"; relative L2 error: {errs}" if errs else "") + f"; wrote {folder}")
+    return 0
+
+
+def _prepare(args: argparse.Namespace, say):
+    """Config, compiled problem and run folder for ``train`` (every rank does this)."""
+    from .api import resolve, resume_target, run_folder
 
     overrides = list(args.overrides)
     if args.device:
@@ -61,20 +97,12 @@ def _train(args: argparse.Namespace) -> int:
             raise PinnkitError("--resume continues a run and --overwrite replaces it. Fix: "
                                "give one of them")
         problem, cfg, folder = resume_target(args.config, overrides)
-        print(f"pinnkit: resuming '{cfg.name}' in {folder}", flush=True)
+        say(f"pinnkit: resuming '{cfg.name}' in {folder}")
     else:
         problem, cfg = resolve(args.config, overrides)
         folder = run_folder(cfg, overwrite=args.overwrite)
-        print(f"pinnkit: training '{cfg.name}' -> {folder}", flush=True)
-    run = fit(problem, cfg, folder, progress=not args.quiet, resume=args.resume)
-    errs = ", ".join(f"{k} {v:.3e}" for k, v in run.metrics["l2_relative_error"].items())
-    if not run.metrics["finished"]:
-        print(f"pinnkit: stopped at step {run.metrics['steps']}; continue with: pinnkit train "
-              f"{folder} --resume", flush=True)
-        return 130
-    print(f"pinnkit: done in {run.metrics['wall_time_s']:.1f} s, {run.metrics['steps']} steps"
-          + (f"; relative L2 error: {errs}" if errs else "") + f"; wrote {folder}", flush=True)
-    return 0
+        say(f"pinnkit: training '{cfg.name}' -> {folder}")
+    return problem, cfg, folder
 
 
 def _check(args: argparse.Namespace) -> int:

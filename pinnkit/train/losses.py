@@ -11,6 +11,7 @@ import torch
 from ..config import PointsConfig
 from ..geometry import get_sampler
 from ..problem import CompiledProblem, Term
+from .distributed import SINGLE, Dist, shard
 
 
 @dataclass
@@ -26,8 +27,8 @@ class Collocation:
     """Samples interior points and, per selector, boundary points; resamples on demand."""
 
     def __init__(self, problem: CompiledProblem, cfg: PointsConfig, seed: int,
-                 device: torch.device, dtype: torch.dtype) -> None:
-        self.problem, self.cfg, self.seed = problem, cfg, seed
+                 device: torch.device, dtype: torch.dtype, dist: Dist = SINGLE) -> None:
+        self.problem, self.cfg, self.seed, self.dist = problem, cfg, seed, dist
         self.device, self.dtype = device, dtype
         self.sampler = get_sampler(cfg.sampler)
         self.round = 0
@@ -44,13 +45,13 @@ class Collocation:
         sets = []
         for i, (text, terms) in enumerate(groups.items()):
             if text is None:
-                pts = shape.sample_interior(self.cfg.domain, self.sampler, seed)
+                pts = shard(shape.sample_interior(self.cfg.domain, self.sampler, seed), self.dist)
                 sets.append(PointSet(tuple(terms), self._tensor(pts)))
             else:
                 sample = shape.sample_boundary(self.cfg.boundary, self.sampler, seed + 31 * i,
                                                terms[0].selector)
-                sets.append(PointSet(tuple(terms), self._tensor(sample.points),
-                                     self._tensor(sample.normals)))
+                sets.append(PointSet(tuple(terms), self._tensor(shard(sample.points, self.dist)),
+                                     self._tensor(shard(sample.normals, self.dist))))
         self.sets = sets
 
     def state_dict(self) -> dict[str, Any]:
@@ -60,6 +61,9 @@ class Collocation:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.round = int(state["round"])
+        if self.dist.active:  # the checkpoint holds rank 0's share: draw this rank's own
+            self.sample(self.round)
+            return
         for ps, x, normals in zip(self.sets, state["x"], state["normals"], strict=True):
             ps.x = x.to(device=self.device, dtype=self.dtype)
             ps.normals = None if normals is None else normals.to(self.device, self.dtype)

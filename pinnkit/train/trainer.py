@@ -30,6 +30,7 @@ from ..errors import PinnkitError
 from ..log import Progress
 from ..models.mlp import MLP
 from ..problem import CompiledProblem
+from .distributed import SINGLE, Dist, average, average_gradients, device_for
 from .losses import Collocation, term_losses
 from .monitor import Monitor, console_extra
 from .optimizers import run_steps
@@ -75,10 +76,10 @@ def build_model(problem: CompiledProblem, cfg: Config) -> MLP:
 
 
 def new_state(problem: CompiledProblem, cfg: Config, device: torch.device,
-              dtype: torch.dtype) -> TrainState:
+              dtype: torch.dtype, dist: Dist = SINGLE) -> TrainState:
     """A fresh run's state: initialised network, first points, the configured weights."""
     model = build_model(problem, cfg).to(device=device, dtype=dtype)
-    points = Collocation(problem, cfg.training.points, cfg.training.seed, device, dtype)
+    points = Collocation(problem, cfg.training.points, cfg.training.seed, device, dtype, dist)
     return TrainState(model, points, {t.name: t.weight for t in problem.terms})
 
 
@@ -86,8 +87,8 @@ class Closure:
     """Weighted loss and its gradients at the current parameters; keeps the last values."""
 
     def __init__(self, state: TrainState, engine: Any, problem: CompiledProblem,
-                 losses: Any = term_losses) -> None:
-        self.state, self.engine, self.problem = state, engine, problem
+                 losses: Any = term_losses, dist: Dist = SINGLE) -> None:
+        self.state, self.engine, self.problem, self.dist = state, engine, problem, dist
         self.losses = losses  # term_losses, or its torch.compile'd twin
         self.total, self.terms = math.nan, {}
 
@@ -100,30 +101,38 @@ class Closure:
         loss.backward()
         self.terms = {k: float(v.detach()) for k, v in losses.items()}
         self.total = float(loss.detach())
+        if self.dist.active:  # every rank then takes the same step, line searches included
+            average_gradients(state.trainable(), self.dist)
+            both = average({**self.terms, "__total__": self.total}, self.dist, loss.device)
+            self.total = both.pop("__total__")
+            self.terms = both
+            return torch.tensor(self.total, dtype=loss.dtype, device=loss.device)
         return loss
 
 
 def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: bool = True,
-        *, resume: bool = False, stop_at: int | None = None) -> Run:
+        *, resume: bool = False, stop_at: int | None = None, dist: Dist = SINGLE) -> Run:
     """Train ``problem`` as ``cfg`` says; write the run folder when ``run_dir`` is given.
 
     ``resume`` continues from ``run_dir/checkpoints/last.pt``. ``stop_at`` stops (with a
     checkpoint) at the first optimizer-step boundary at or after that global step, as a
-    Ctrl-C does; the run can then be resumed.
+    Ctrl-C does; the run can then be resumed. Under torchrun (``dist``), each rank trains
+    on its share of the points and only rank 0 writes the run folder and prints.
     """
-    device, dtype = resolve_device(cfg.training.device), DTYPES[cfg.model.dtype]
-    state = new_state(problem, cfg, device, dtype)
+    device = resolve_device(device_for(cfg.training.device, dist))
+    dtype = DTYPES[cfg.model.dtype]
+    state = new_state(problem, cfg, device, dtype, dist)
     engine = make_engine(cfg.model.engine, state.model)
     monitor = Monitor(problem, cfg)  # also checks logging.slice before any compute
     if resume:
         assert run_dir is not None, "resume needs a run folder"
         restore(state, run_dir, cfg, device)
-    folder = RunFolder(run_dir, cfg, state.step, resume)
-    console = Progress(progress, cfg.logging.every)
+    folder = RunFolder(run_dir if dist.main else None, cfg, state.step, resume)
+    console = Progress(progress and dist.main, cfg.logging.every)
     # the Taylor forward is a first-order graph, so the loss (and its backward) compiles
     losses_fn, compile_info = maybe_compile(term_losses, cfg.training.compile,
                                             sum(s.steps for s in cfg.training.stages))
-    closure = Closure(state, engine, problem, losses_fn)
+    closure = Closure(state, engine, problem, losses_fn, dist)
     stages, log = cfg.training.stages, cfg.logging
     last = len(stages) - 1
     if state.stage > last or (state.stage == last and state.stage_step >= stages[last].steps):
