@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .checks import Report, report_from_error, run_checks
 from .config import Config, StageConfig, config_from_data, load_config
+from .derivatives import make_engine
+from .errors import CheckWarning, PinnkitError
 from .problem import CompiledProblem, Problem, compile_problem, problem_from_config
-from .train.trainer import Run, fit
+from .train.trainer import DTYPES, Run, build_model, fit
 
 
 def resolve(target: str | Path | Problem, overrides: Sequence[str] = (),
@@ -24,7 +28,7 @@ def resolve(target: str | Path | Problem, overrides: Sequence[str] = (),
             cfg = config_from_data(data, {}, "<python>", overrides)
         problem = target
         for key in ("inputs", "outputs", "domain", "exact", "constants", "equations",
-                    "conditions"):
+                    "conditions", "objective"):
             if key in cfg.given:
                 raise ValueError(f"config key '{key}' belongs on the Problem when training a "
                                  "Problem object")
@@ -59,11 +63,43 @@ def train(target: str | Path | Problem, steps: int | None = None, *,
         stages = (StageConfig(optimizer="adam", steps=int(steps)),)
         cfg = dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, stages=stages))
     folder = run_folder(cfg) if run_dir is True else (Path(run_dir) if run_dir else None)
+    preflight(problem, cfg)
     return fit(problem, cfg, folder, progress=progress)
 
 
+def checks_for(problem: CompiledProblem, cfg: Config) -> Report:
+    """Run the pre-training checks on the network training will build (same seed and
+    dtype, on the CPU: the checks evaluate only small samples)."""
+    model = build_model(problem, cfg).to(dtype=DTYPES[cfg.model.dtype])
+    return run_checks(problem, cfg, model, make_engine(cfg.model.engine, model))
+
+
+def preflight(problem: CompiledProblem, cfg: Config) -> Report:
+    """The checks at the start of training: warn for each warning, raise CheckError (exit
+    2) on an error."""
+    report = checks_for(problem, cfg)
+    for finding in report.of_level("warning"):
+        warnings.warn(CheckWarning(finding.render()), stacklevel=3)
+    report.raise_for_errors()
+    return report
+
+
+def check_report(target: str | Path | Problem, *, overrides: Sequence[str] = (),
+                 config: Mapping[str, Any] | None = None) -> Report:
+    """All pre-training checks as a Report; a config error becomes its one error line."""
+    try:
+        problem, cfg = resolve(target, overrides, config)
+        return checks_for(problem, cfg)
+    except PinnkitError as exc:
+        return report_from_error(exc, "" if isinstance(target, Problem) else str(target))
+
+
 def check(target: str | Path | Problem, *, overrides: Sequence[str] = (),
-          config: Mapping[str, Any] | None = None) -> CompiledProblem:
-    """Validate config and problem without training; raises a PinnkitError on a problem."""
-    problem, _ = resolve(target, overrides, config)
-    return problem
+          config: Mapping[str, Any] | None = None) -> Report:
+    """Validate config and problem and run every pre-training check without training.
+
+    Returns the Report (warnings are also given with ``warnings.warn``); raises ConfigError
+    for an invalid config and CheckError when a check fails.
+    """
+    problem, cfg = resolve(target, overrides, config)
+    return preflight(problem, cfg)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
-from .errors import PinnkitError
+from .errors import CheckWarning, PinnkitError
 from .train.trainer import TrainingError
 
 
@@ -23,14 +24,16 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--overwrite", action="store_true",
                     help="replace an earlier run in the same folder instead of runs/NAME-2")
     tr.add_argument("--quiet", action="store_true", help="no progress output")
-    ck = sub.add_parser("check", help="validate a config without training")
+    ck = sub.add_parser("check", help="run every pre-training check without training")
     ck.add_argument("config", nargs="+")
     ck.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ck.add_argument("--json", action="store_true",
+                    help="one JSON object per config (one line each) instead of the report")
     return p
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .api import resolve, run_folder
+    from .api import preflight, resolve, run_folder
     from .train.trainer import fit
 
     overrides = list(args.overrides)
@@ -39,6 +42,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.out:
         overrides.append(f"logging.dir={args.out}")
     problem, cfg = resolve(args.config, overrides)
+    preflight(problem, cfg)
     folder = run_folder(cfg, overwrite=args.overwrite)
     print(f"pinnkit: training '{cfg.name}' -> {folder}", flush=True)
     run = fit(problem, cfg, folder, progress=not args.quiet)
@@ -49,19 +53,29 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .api import check
+    from .api import check_report
 
+    failed = False
     for path in args.config:
-        problem = check(path, overrides=args.overrides)
-        terms = ", ".join(f"{t.name} (order {t.order})" for t in problem.terms)
-        print(f"{path}: ok — {len(problem.terms)} terms: {terms}")
-    return 0
+        report = check_report(path, overrides=args.overrides)
+        print(report.to_json() if args.json else report.render(), flush=True)
+        failed = failed or not report.ok
+    return 2 if failed else 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Check warnings as one plain line; others as Python shows them."""
+    text = f"pinnkit: warning: {message}\n" if issubclass(category, CheckWarning) else \
+        warnings.formatwarning(message, category, filename, lineno, line)
+    print(text, end="", file=file or sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"train": _train, "check": _check}[args.command](args)
+        with warnings.catch_warnings():  # restores the caller's warning display afterwards
+            warnings.showwarning = _show_warning
+            return {"train": _train, "check": _check}[args.command](args)
     except TrainingError as exc:
         print(f"pinnkit: training stopped: {exc}", file=sys.stderr)
         return 1

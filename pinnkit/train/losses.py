@@ -58,7 +58,8 @@ class Collocation:
 
 def term_losses(model: torch.nn.Module, engine: Callable, problem: CompiledProblem,
                 sets: list[PointSet]) -> dict[str, torch.Tensor]:
-    """Mean squared residual of every term, each set evaluated for its own needs only."""
+    """Mean squared residual of every term (the plain mean for unsquared objective terms),
+    each set evaluated for its own needs only."""
     losses: dict[str, torch.Tensor] = {}
     for ps in sets:
         needs = frozenset().union(*(t.needs for t in ps.terms))
@@ -66,7 +67,7 @@ def term_losses(model: torch.nn.Module, engine: Callable, problem: CompiledProbl
         env = problem.env(ps.x, table)
         for term in ps.terms:
             r = torch.as_tensor(term.residual(env), dtype=ps.x.dtype, device=ps.x.device)
-            losses[term.name] = (r**2).mean()
+            losses[term.name] = (r**2).mean() if term.squared else r.mean()
     return losses
 
 
