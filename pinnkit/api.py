@@ -10,10 +10,9 @@ from typing import Any
 
 from .checks import Report, report_from_error, run_checks
 from .config import Config, StageConfig, config_from_data, load_config
-from .derivatives import make_engine
 from .errors import CheckWarning, PinnkitError
 from .problem import CompiledProblem, Problem, compile_problem, problem_from_config
-from .train.trainer import DTYPES, Run, build_model, fit
+from .train.trainer import Run, fit
 
 
 def resolve(target: str | Path | Problem, overrides: Sequence[str] = (),
@@ -67,17 +66,11 @@ def train(target: str | Path | Problem, steps: int | None = None, *,
     return fit(problem, cfg, folder, progress=progress)
 
 
-def checks_for(problem: CompiledProblem, cfg: Config) -> Report:
-    """Run the pre-training checks on the network training will build (same seed and
-    dtype, on the CPU: the checks evaluate only small samples)."""
-    model = build_model(problem, cfg).to(dtype=DTYPES[cfg.model.dtype])
-    return run_checks(problem, cfg, model, make_engine(cfg.model.engine, model))
-
-
 def preflight(problem: CompiledProblem, cfg: Config) -> Report:
-    """The checks at the start of training: warn for each warning, raise CheckError (exit
-    2) on an error."""
-    report = checks_for(problem, cfg)
+    """The checks at the start of training, on the network training will build (same seed
+    and dtype, on the CPU: checks evaluate small samples only). Warns for each warning;
+    raises CheckError (exit 2) on an error."""
+    report = run_checks(problem, cfg)
     for finding in report.of_level("warning"):
         warnings.warn(CheckWarning(finding.render()), stacklevel=3)
     report.raise_for_errors()
@@ -89,7 +82,7 @@ def check_report(target: str | Path | Problem, *, overrides: Sequence[str] = (),
     """All pre-training checks as a Report; a config error becomes its one error line."""
     try:
         problem, cfg = resolve(target, overrides, config)
-        return checks_for(problem, cfg)
+        return run_checks(problem, cfg)
     except PinnkitError as exc:
         return report_from_error(exc, "" if isinstance(target, Problem) else str(target))
 

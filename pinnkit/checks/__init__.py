@@ -14,6 +14,7 @@ from collections.abc import Callable
 import torch
 
 from ..config import Config
+from ..derivatives import make_engine
 from ..derivatives.autograd import AutogradEngine
 from ..errors import ConfigError, PinnkitError, did_you_mean, one_of
 from ..problem import CompiledProblem
@@ -60,18 +61,21 @@ LEVEL_CHOICES = ("warn", "error", "off")
 
 def check_levels(cfg: Config) -> dict[str, str]:
     """``checks:`` from the config, validated: known names and levels, with did-you-mean."""
+    levels = {}
     for name, level in cfg.checks.items():
         key = f"checks.{name}"
+        level = "off" if level is False else level  # YAML 1.1 reads a bare off as false
         if name not in CHECKS:
             raise ConfigError(key, f"unknown check '{name}'{did_you_mean(name, CHECKS)}",
                               one_of(CHECKS), "use a check name from the report",
                               cfg.lines.get(key), cfg.source)
         if level not in LEVEL_CHOICES:
-            raise ConfigError(key, f"level '{level}' is not allowed"
+            raise ConfigError(key, f"level {level!r} is not allowed"
                               f"{did_you_mean(str(level), LEVEL_CHOICES)}",
                               one_of(LEVEL_CHOICES), f"write {name}: warn", cfg.lines.get(key),
                               cfg.source)
-    return dict(cfg.checks)
+        levels[name] = level
+    return levels
 
 
 def _relevel(finding: Finding, level: str | None) -> Finding:
@@ -85,13 +89,15 @@ def _relevel(finding: Finding, level: str | None) -> Finding:
 def run_checks(problem: CompiledProblem, cfg: Config | None = None,
                model: torch.nn.Module | None = None, engine: Callable | None = None
                ) -> Report:
-    """Run every check on ``problem`` with ``model`` (default: the config's network)."""
+    """Run every check on ``problem`` with ``model`` (default: the config's network) and
+    ``engine`` (default: the config's engine for that network, else autograd)."""
     cfg = cfg if cfg is not None else Config()
     levels = check_levels(cfg)
-    if model is None:
-        from ..train.trainer import build_model  # the trainer's network, built the same way
+    if model is None:  # the network training builds: same seed and dtype, on the CPU
+        from ..train.trainer import DTYPES, build_model
 
-        model = build_model(problem, cfg)
+        model = build_model(problem, cfg).to(dtype=DTYPES[cfg.model.dtype])
+        engine = engine or make_engine(cfg.model.engine, model)
     ctx = Context(problem, cfg, model, engine or AutogradEngine(), cfg.training.seed)
     n = len(problem.terms)
     report = Report(cfg.source, summary_extra=f"{n} term{'' if n == 1 else 's'}: " + ", ".join(

@@ -87,8 +87,8 @@ def check_output_scale(ctx: Context) -> list[Finding]:
         out.append(ctx.finding(
             "warning", "output_scale", "exact",
             f"the exact solution has max |{name}| = {size:.3g}, but the network's outputs "
-            f"start near size 1: its weights must grow by ~{power:.0e}, which slows training "
-            "and skews the balance of the loss terms",
+            f"start near size 1: training must scale them by ~{power:.0e}, which is slow and "
+            "skews the balance of the loss terms",
             f"solve for a scaled field: substitute {name} = {power:.0e}*w (equations, "
             f"conditions and exact written for w), or nondimensionalise the problem"))
     return out
@@ -142,4 +142,5 @@ def _spread_warning(ctx: Context, squared: dict[str, float], spread: float) -> F
                        f"at initialisation the loss terms differ by {spread:.1e} ('{hi}' "
                        f"{squared[hi]:.2e} vs '{lo}' {squared[lo]:.2e}): the optimizer will "
                        "fit the large ones first and may ignore the small ones",
-                       f"set training.weights: {{{shown}}}, or rescale the equations")
+                       f"set training.weights: {{{shown}}}, or rescale the fields or "
+                       "equations so that the terms start closer in size")

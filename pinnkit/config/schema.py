@@ -104,7 +104,7 @@ class Config:
     model: ModelConfig = _f(factory=ModelConfig)
     training: TrainingConfig = _f(factory=TrainingConfig)
     logging: LoggingConfig = _f(factory=LoggingConfig)
-    checks: dict[str, str] = _f(factory=dict)  # per check: error, warn or off
+    checks: dict[str, Any] = _f(factory=dict)  # per check: error, warn or off (checked there)
     problem: str | None = None              # file.py:Class, a Python Problem to start from
     # Where each key came from; not a YAML key.
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False,
