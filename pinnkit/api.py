@@ -72,7 +72,7 @@ def preflight(problem: CompiledProblem, cfg: Config) -> Report:
     raises CheckError (exit 2) on an error."""
     report = run_checks(problem, cfg)
     for finding in report.of_level("warning"):
-        warnings.warn(CheckWarning(finding.render()), stacklevel=3)
+        warnings.warn(CheckWarning(finding.render(level=False)), stacklevel=3)
     report.raise_for_errors()
     return report
 

@@ -77,8 +77,7 @@ def test_train_prints_warnings_and_goes_on(tmp_path, capsys):
     assert main(["train", str(write(tmp_path, text)), "--out", str(tmp_path / "run"), "--quiet",
                  *FAST]) == 0
     err = capsys.readouterr().err
-    assert "pinnkit: warning: warning [trivial_solution] equations (line 4): u = 0 satisfies" \
-        in err
+    assert "pinnkit: warning: [trivial_solution] equations (line 4): u = 0 satisfies" in err
 
 
 def test_api_train_and_check(tmp_path):

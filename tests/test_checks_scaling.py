@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from checks_helpers import HEAT, compiled, only, problems, report_for
+from checks_helpers import HEAT, compiled, only, report_for
 from torch import nn
 
 from pinnkit.checks import run_checks
@@ -72,3 +72,18 @@ def test_wide_spread_at_step_zero_proposes_weights(tmp_path):
     assert "at initialisation the loss terms differ by" in warn.message
     assert "'initial'" in warn.message
     assert warn.fix.startswith("set training.weights: {initial: 1e-07}")  # to the median
+
+
+def test_domain_check_reports_a_degenerate_shape(tmp_path):
+    problem, cfg = compiled(tmp_path, HEAT)
+    problem.shape.upper[0] = problem.shape.lower[0]  # Box refuses this when it is built
+    (f,) = only(run_checks(problem, cfg), "domain")
+    assert (f.level, f.key, f.line) == ("error", "domain.x", 3)
+    assert "bounds [0, 0] are empty, reversed or not finite" in f.message
+
+
+def test_non_finite_term_at_step_zero_is_an_error(tmp_path):
+    report = report_for(tmp_path, HEAT.replace("u_t - 0.1*u_xx", "u_t - 0.1*u_xx - log(u - 10)"))
+    (f,) = only(report, "loss_balance")
+    assert (f.level, f.key) == ("error", "equations.heat")
+    assert f.message == "loss term 'heat' is nan at initialisation"

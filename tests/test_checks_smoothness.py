@@ -107,7 +107,7 @@ def test_clamping_last_layer_warns_and_exact_out_of_range(tmp_path):
     problem, cfg = compiled(tmp_path, HEAT + "exact: 2*sin(pi*x)\n")
     report = run_checks(problem, cfg, net)
     (f,) = only(report, "output_range")
-    assert f.level == "warning" and f.key == "3"
+    assert f.level == "warning" and f.key == "model"
     assert "last layer '3' (Sigmoid) limits every output to [0, 1]" in f.message
     assert "the exact solution has u in [" in f.message and "cannot reach" in f.message
     assert output_range(nn.Sequential(nn.Linear(1, 1), nn.ReLU()))[2:] == (0.0, float("inf"))
@@ -126,7 +126,8 @@ def test_derivatives_warns_for_relu_layer_and_numerically_zero_derivative():
     torch.manual_seed(0)
     relu_net = nn.Sequential(nn.Linear(1, 8), nn.ReLU(), nn.Linear(8, 1))
     (msg,) = _derivative_warnings(relu_net, ["u", "u_xx"])
-    assert "[smoothness] 1 (line" not in msg and "ReLU is usefully differentiable only once" in msg
+    assert msg.startswith("[smoothness] model: layer '1' (ReLU) is usefully differentiable "
+                          "only once")
     assert _derivative_warnings(relu_net, ["u", "u_x"]) == []
 
     class FunctionalRelu(nn.Module):  # relu as a function: no layer to see, zeros to measure
@@ -143,7 +144,7 @@ def test_derivatives_warns_for_relu_layer_and_numerically_zero_derivative():
     assert _derivative_warnings(smooth, ["u", "u_x", "u_xxx"]) == []
     clamped = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1), nn.Softplus())
     (msg,) = _derivative_warnings(clamped, ["u"])
-    assert "the last layer (Softplus) limits the output to [0, inf]" in msg
+    assert "the last layer '3' (Softplus) limits the output to [0, inf]" in msg
 
 
 def test_relu_module_values_are_still_computed():

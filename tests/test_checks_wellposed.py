@@ -42,27 +42,22 @@ def test_uncovered_faces_warn_one_line_each(tmp_path):
     assert "y == 2" in found[1].message and found[1].fix.startswith("add a condition with on: y")
 
 
+ADVECTION = """
+    inputs: [x, t]
+    outputs: [u]
+    domain: {x: [0, 1], t: [0, 1]}
+    equations:
+      advection: u_t + u_x
+    conditions:
+      initial: {on: t == 0, residual: u - sin(pi*x)}
+      inflow: {on: x == 0, residual: u}
+    """
+
+
 def test_first_order_input_needs_one_face_only(tmp_path):
-    report = report_for(tmp_path, """
-        inputs: [x, t]
-        outputs: [u]
-        domain: {x: [0, 1], t: [0, 1]}
-        equations:
-          advection: u_t + u_x
-        conditions:
-          initial: {on: t == 0, residual: u - sin(pi*x)}
-          inflow: {on: x == 0, residual: u}
-        """)
-    assert problems(report) == []
-    no_inflow = report_for(tmp_path, """
-        inputs: [x, t]
-        outputs: [u]
-        domain: {x: [0, 1], t: [0, 1]}
-        equations:
-          advection: u_t + u_x
-        conditions:
-          initial: {on: t == 0, residual: u - sin(pi*x)}
-        """)
+    assert problems(report_for(tmp_path, ADVECTION)) == []
+    no_inflow = report_for(tmp_path, ADVECTION.replace("  inflow: {on: x == 0, residual: u}\n",
+                                                       ""))
     (f,) = problems(no_inflow)
     assert "no condition applies on either face of x (x == 0 or x == 1)" in f.message
 
@@ -113,3 +108,16 @@ def test_parameters_hook_is_silent_until_parameters_exist(tmp_path):
     problem, cfg = compiled(tmp_path, HEAT)
     ctx = Context(problem, cfg, pinnkit.MLP(2, 1, 4, 1), AutogradEngine())
     assert check_parameters(ctx) == []
+
+
+def test_parameters_without_data_warn_once_parameters_exist():
+    class Inverse(pinnkit.Problem):
+        inputs, outputs = ("x",), ("u",)
+        domain = pinnkit.Box(x=(0, 1))
+        equations = {"pde": "u_xx + 1"}
+        conditions = {"ends": ("x == 0 or x == 1", "u")}
+        parameters = {"k": {"init": 0.5}}
+
+    (f,) = only(pinnkit.api.check_report(Inverse()), "parameters")
+    assert (f.level, f.key) == ("warning", "parameters.k")
+    assert "learnable parameter 'k' has no data to identify it" in f.message

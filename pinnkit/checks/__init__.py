@@ -107,6 +107,8 @@ def run_checks(problem: CompiledProblem, cfg: Config | None = None,
             continue
         report.checks.append(name)
         report.findings += [_relevel(f, levels.get(name)) for f in check(ctx)]
+        if name == "domain" and not report.ok:
+            break  # every later check samples the domain
     return report
 
 

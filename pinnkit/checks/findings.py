@@ -38,9 +38,10 @@ class Finding:
             return where + " (from --set)"
         return where + (f" (line {self.line})" if self.line else "")
 
-    def render(self) -> str:
+    def render(self, level: bool = True) -> str:
         """``error   [smoothness] equations.heat (line 8): message. Fix: fix``"""
-        text = f"{self.level:<7} [{self.check}] {self.location()}: {self.message}"
+        text = f"[{self.check}] {self.location()}: {self.message}"
+        text = f"{self.level:<7} {text}" if level else text
         return text + (f". Fix: {self.fix}" if self.fix else "")
 
     def to_dict(self) -> dict[str, Any]:

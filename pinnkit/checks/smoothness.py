@@ -198,7 +198,7 @@ def check_output_range(ctx: Context) -> list[Finding]:
                 break
     fix = ("end the network with a Linear layer and impose a range, if needed, with a smooth "
            "transform")
-    return [Finding("warning", "output_range", path, None, msg, fix)]
+    return [Finding("warning", "output_range", "model", None, msg, fix)]
 
 
 def _uniform(n: int, dim: int, seed: int) -> np.ndarray:
@@ -217,8 +217,9 @@ def module_findings(module: nn.Module, table: Mapping[Partial, torch.Tensor],
     out = []
     limits = [lim for lim in layer_limits(module) if lim.order < order]
     for lim in limits:
-        out.append(Finding("warning", "smoothness", lim.where, None,
-                           f"{lim.label} is usefully differentiable {_only(lim.order)} "
+        out.append(Finding("warning", "smoothness", "model", None,
+                           f"layer '{lim.where}' ({lim.label}) is usefully differentiable "
+                           f"{_only(lim.order)} "
                            f"({lim.why}); derivatives of order {order} through it are zero "
                            "or wrong", "use a smooth layer: nn.Tanh, nn.SiLU, nn.GELU or "
                            "nn.Softplus"))
@@ -226,7 +227,7 @@ def module_findings(module: nn.Module, table: Mapping[Partial, torch.Tensor],
         zero = [p.name(inputs) for p, v in sorted(table.items()) if p.order >= 1
                 and v.numel() >= 2 and not bool(torch.any(v != 0))]
         if zero:
-            out.append(Finding("warning", "smoothness", "", None,
+            out.append(Finding("warning", "smoothness", "model", None,
                                f"{', '.join(zero)} {'is' if len(zero) == 1 else 'are'} "
                                f"exactly zero at all {_count(table)} points: the module is "
                                "piecewise linear in its inputs (e.g. torch.relu) or ignores "
@@ -235,8 +236,9 @@ def module_findings(module: nn.Module, table: Mapping[Partial, torch.Tensor],
     clamp = output_range(module)
     if clamp is not None:
         path, label, lo, hi = clamp
-        out.append(Finding("warning", "output_range", path, None,
-                           f"the last layer ({label}) limits the output to {_interval(lo, hi)}",
+        out.append(Finding("warning", "output_range", "model", None,
+                           f"the last layer '{path}' ({label}) limits the output to "
+                           f"{_interval(lo, hi)}",
                            "end the network with a Linear layer"))
     return out
 

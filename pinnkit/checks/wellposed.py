@@ -54,24 +54,22 @@ def _orders(ctx: Context) -> list[int]:
     return out
 
 
-def _uncovered(ctx: Context) -> tuple[Box, list[tuple[int, int]]] | None:
+def _uncovered(ctx: Context) -> tuple[Box, set[tuple[int, int]], list[int]] | None:
+    """(box, faces no condition touches as (axis, side), derivative order per input)."""
     box = ctx.problem.shape
     if not isinstance(box, Box):
-        return None
+        return None  # faces of other shapes are not named; nothing to say
     conditions = [term for term in ctx.problem.terms if term.selector is not None]
-    free = [(a, s) for a, s in box.faces()
-            if not any(_touches(term, box, a, s) for term in conditions)]
-    return box, free
+    free = {(a, s) for a, s in box.faces()
+            if not any(_touches(term, box, a, s) for term in conditions)}
+    return box, free, _orders(ctx)
 
 
 def check_initial_condition(ctx: Context) -> list[Finding]:
     """A time input (t or time) whose lower face no condition touches."""
-    found = _uncovered(ctx)
-    if found is None:
-        return []
-    box, free = found
-    orders, out = _orders(ctx), []
-    for axis, name in enumerate(box.names):
+    box, free, orders = _uncovered(ctx) or (None, set(), [])
+    out = []
+    for axis, name in enumerate(box.names if box else ()):
         if name in TIME_NAMES and orders[axis] and (axis, 0) in free:
             face = _face_name(box, axis, 0)
             key = "conditions" if "conditions" in ctx.cfg.lines else "inputs"
@@ -86,13 +84,10 @@ def check_initial_condition(ctx: Context) -> list[Finding]:
 
 def check_boundary_coverage(ctx: Context) -> list[Finding]:
     """Faces of the box that no condition touches (time's faces are the initial check's)."""
-    found = _uncovered(ctx)
-    if found is None:
-        return []
-    box, free = found
-    orders, out = _orders(ctx), []
+    box, free, orders = _uncovered(ctx) or (None, set(), [])
+    out = []
     key = "conditions" if "conditions" in ctx.cfg.lines else "domain"
-    for axis, name in enumerate(box.names):
+    for axis, name in enumerate(box.names if box else ()):
         k = orders[axis]
         if name in TIME_NAMES or k == 0:
             continue  # a time needs only its lower face; an input never differentiated none

@@ -86,7 +86,7 @@ def _warn_unsmooth(model: torch.nn.Module, table: dict[Partial, torch.Tensor],
     from ..checks.smoothness import module_findings  # checks sit above derivatives
 
     for finding in module_findings(model, table, inputs):
-        warnings.warn(CheckWarning(finding.render()), stacklevel=3)
+        warnings.warn(CheckWarning(finding.render(level=False)), stacklevel=3)
 
 
 def available_engines() -> Iterable[str]:
