@@ -12,7 +12,8 @@ from .checks import Report, report_from_error, run_checks
 from .config import Config, StageConfig, config_from_data, load_config
 from .errors import CheckWarning, PinnkitError
 from .problem import CompiledProblem, Problem, compile_problem, problem_from_config
-from .train.trainer import Run, fit
+from .train.losses import SampleLosses
+from .train.trainer import DTYPES, Run, build_model, fit
 
 
 def resolve(target: str | Path | Problem, overrides: Sequence[str] = (),
@@ -66,11 +67,19 @@ def train(target: str | Path | Problem, steps: int | None = None, *,
     return fit(problem, cfg, folder, progress=progress)
 
 
+def check_problem(problem: CompiledProblem, cfg: Config) -> Report:
+    """Every pre-training check, on the network training will build (same seed and dtype,
+    on the CPU: the checks evaluate small samples only)."""
+    dtype = DTYPES[cfg.model.dtype]
+    model = build_model(problem, cfg).to(dtype=dtype)
+    losses = SampleLosses(problem, cfg.training.points, cfg.training.seed, dtype)
+    return run_checks(problem, cfg, model, losses)
+
+
 def preflight(problem: CompiledProblem, cfg: Config) -> Report:
-    """The checks at the start of training, on the network training will build (same seed
-    and dtype, on the CPU: checks evaluate small samples only). Warns for each warning;
-    raises CheckError (exit 2) on an error."""
-    report = run_checks(problem, cfg)
+    """The checks at the start of training: warn for each warning, raise CheckError (exit
+    2) on an error."""
+    report = check_problem(problem, cfg)
     for finding in report.of_level("warning"):
         warnings.warn(CheckWarning(finding.render(level=False)), stacklevel=3)
     report.raise_for_errors()
@@ -79,20 +88,23 @@ def preflight(problem: CompiledProblem, cfg: Config) -> Report:
 
 def check_report(target: str | Path | Problem, *, overrides: Sequence[str] = (),
                  config: Mapping[str, Any] | None = None) -> Report:
-    """All pre-training checks as a Report; a config error becomes its one error line."""
+    """All pre-training checks as a Report; a config that cannot be read or compiled
+    becomes a report of that one error (``report.error`` holds its full message)."""
     try:
         problem, cfg = resolve(target, overrides, config)
-        return run_checks(problem, cfg)
+        return check_problem(problem, cfg)
     except PinnkitError as exc:
         return report_from_error(exc, "" if isinstance(target, Problem) else str(target))
 
 
 def check(target: str | Path | Problem, *, overrides: Sequence[str] = (),
-          config: Mapping[str, Any] | None = None) -> Report:
-    """Validate config and problem and run every pre-training check without training.
+          config: Mapping[str, Any] | None = None) -> CompiledProblem:
+    """Validate config and problem and run every pre-training check, without training.
 
-    Returns the Report (warnings are also given with ``warnings.warn``); raises ConfigError
-    for an invalid config and CheckError when a check fails.
+    Returns the compiled problem; warns (CheckWarning) for each warning; raises ConfigError
+    for an invalid config and CheckError when a check fails. ``check_report`` gives the
+    whole report instead.
     """
     problem, cfg = resolve(target, overrides, config)
-    return preflight(problem, cfg)
+    preflight(problem, cfg)
+    return problem

@@ -58,8 +58,13 @@ def _check(args: argparse.Namespace) -> int:
     failed = False
     for path in args.config:
         report = check_report(path, overrides=args.overrides)
-        print(report.to_json() if args.json else report.render(), flush=True)
         failed = failed or not report.ok
+        if args.json:
+            print(report.to_json(), flush=True)
+        elif report.error:  # the config itself is invalid: the usual error line
+            print(f"pinnkit: error: {report.error}", file=sys.stderr, flush=True)
+        else:
+            print(report.render(), flush=True)
     return 2 if failed else 0
 
 

@@ -56,11 +56,14 @@ def test_check_json_one_line_per_config(tmp_path, capsys):
 
 def test_unknown_check_name_and_level_have_did_you_mean(tmp_path, capsys):
     assert main(["check", str(write(tmp_path, HEAT + "checks: {smoothnes: warn}\n"))]) == 2
-    out = capsys.readouterr().out
-    assert "error   [checks] checks.smoothnes (line 10): unknown check 'smoothnes' (did you " \
-        "mean 'smoothness'?)" in out
-    assert main(["check", str(write(tmp_path, HEAT + "checks: {smoothness: warning}\n"))]) == 2
-    assert "level 'warning' is not allowed (did you mean 'warn'?)" in capsys.readouterr().out
+    err = capsys.readouterr().err
+    assert "pinnkit: error: checks.smoothnes (line 10 of " in err
+    assert "unknown check 'smoothnes' (did you mean 'smoothness'?)" in err
+    assert main(["check", str(write(tmp_path, HEAT + "checks: {smoothness: warning}\n")),
+                 "--json"]) == 2
+    (f,) = json.loads(capsys.readouterr().out)["findings"]
+    assert (f["check"], f["key"], f["line"]) == ("checks", "checks.smoothness", 10)
+    assert f["message"].startswith("level 'warning' is not allowed (did you mean 'warn'?)")
 
 
 def test_train_refuses_before_training(tmp_path, capsys):
@@ -83,8 +86,8 @@ def test_train_prints_warnings_and_goes_on(tmp_path, capsys):
 def test_api_train_and_check(tmp_path):
     with pytest.raises(CheckError, match=r"\[smoothness\] equations.heat"):
         pinnkit.train(write(tmp_path, RELU), steps=1, run_dir=False, progress=False)
-    report = pinnkit.check(write(tmp_path, HEAT))
-    assert report.ok and "smoothness" in report.checks
+    problem = pinnkit.check(write(tmp_path, HEAT))  # the compiled problem, checks passed
+    assert [t.name for t in problem.terms] == ["heat", "initial", "walls"]
     with pytest.raises(ConfigError, match="unknown check"):
         pinnkit.check(write(tmp_path, HEAT + "checks: {nope: off}\n"))
     with warnings.catch_warnings(record=True) as caught:

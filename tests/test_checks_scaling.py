@@ -8,6 +8,7 @@ import json
 from checks_helpers import HEAT, compiled, only, report_for
 from torch import nn
 
+import pinnkit
 from pinnkit.checks import run_checks
 
 
@@ -54,7 +55,8 @@ def test_unnormalised_custom_model_on_a_wide_domain_warns(tmp_path):
     net = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1))
     (f,) = only(run_checks(problem, cfg, net), "input_scale")
     assert f.level == "warning" and "inputs span up to 50" in f.message
-    assert only(run_checks(problem, cfg), "input_scale") == []  # the MLP normalises
+    mlp = pinnkit.MLP(2, 1, 8, 1, lower=[-50, 0], upper=[50, 1])
+    assert only(run_checks(problem, cfg, mlp), "input_scale") == []  # the MLP normalises
 
 
 def test_step_zero_report_lists_every_term(tmp_path):
@@ -77,7 +79,7 @@ def test_wide_spread_at_step_zero_proposes_weights(tmp_path):
 def test_domain_check_reports_a_degenerate_shape(tmp_path):
     problem, cfg = compiled(tmp_path, HEAT)
     problem.shape.upper[0] = problem.shape.lower[0]  # Box refuses this when it is built
-    (f,) = only(run_checks(problem, cfg), "domain")
+    (f,) = only(run_checks(problem, cfg, pinnkit.MLP(2, 1, 4, 1)), "domain")
     assert (f.level, f.key, f.line) == ("error", "domain.x", 3)
     assert "bounds [0, 0] are empty, reversed or not finite" in f.message
 

@@ -12,9 +12,9 @@ from torch import nn
 import pinnkit
 from pinnkit.checks import run_checks
 from pinnkit.checks.findings import Context
-from pinnkit.checks.smoothness import check_smoothness, output_range, transform_limit
-from pinnkit.derivatives.autograd import AutogradEngine
+from pinnkit.checks.smoothness import check_smoothness, transform_limit
 from pinnkit.errors import CheckWarning
+from pinnkit.models.smoothness import output_range
 
 
 def test_relu_network_asked_for_u_xx_is_an_error(tmp_path):
@@ -81,7 +81,7 @@ def test_checks_key_off_skips_the_check(tmp_path):
 def _ctx(tmp_path, text: str, model: nn.Module | None = None) -> Context:
     problem, cfg = compiled(tmp_path, text)
     model = model or pinnkit.MLP(len(problem.inputs), len(problem.outputs), 8, 1)
-    return Context(problem, cfg, model, AutogradEngine())
+    return Context(problem, cfg, model)
 
 
 def test_transform_with_abs_limits_the_order(tmp_path):
@@ -126,7 +126,7 @@ def test_derivatives_warns_for_relu_layer_and_numerically_zero_derivative():
     torch.manual_seed(0)
     relu_net = nn.Sequential(nn.Linear(1, 8), nn.ReLU(), nn.Linear(8, 1))
     (msg,) = _derivative_warnings(relu_net, ["u", "u_xx"])
-    assert msg.startswith("[smoothness] model: layer '1' (ReLU) is usefully differentiable "
+    assert msg.startswith("[smoothness] layer '1' (ReLU) is usefully differentiable "
                           "only once")
     assert _derivative_warnings(relu_net, ["u", "u_x"]) == []
 

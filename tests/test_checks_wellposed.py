@@ -7,7 +7,6 @@ from checks_helpers import HEAT, compiled, only, problems, report_for
 import pinnkit
 from pinnkit.checks.findings import Context
 from pinnkit.checks.wellposed import check_parameters
-from pinnkit.derivatives.autograd import AutogradEngine
 
 
 def test_heat_is_clean(tmp_path):
@@ -106,7 +105,7 @@ def test_method_residuals_are_checked_too():
 
 def test_parameters_hook_is_silent_until_parameters_exist(tmp_path):
     problem, cfg = compiled(tmp_path, HEAT)
-    ctx = Context(problem, cfg, pinnkit.MLP(2, 1, 4, 1), AutogradEngine())
+    ctx = Context(problem, cfg, pinnkit.MLP(2, 1, 4, 1))
     assert check_parameters(ctx) == []
 
 

@@ -14,12 +14,10 @@ from collections.abc import Callable
 import torch
 
 from ..config import Config
-from ..derivatives import make_engine
-from ..derivatives.autograd import AutogradEngine
 from ..errors import ConfigError, PinnkitError, did_you_mean, one_of
 from ..problem import CompiledProblem
 from .boundedness import check_bounded, check_probe
-from .findings import Context, Finding, Report
+from .findings import Context, Finding, Losses, Report
 from .scaling import (
     check_data,
     check_domain,
@@ -28,7 +26,7 @@ from .scaling import (
     check_output_scale,
     check_points,
 )
-from .smoothness import check_output_range, check_smoothness, module_findings
+from .smoothness import check_output_range, check_smoothness
 from .wellposed import (
     check_boundary_coverage,
     check_initial_condition,
@@ -55,7 +53,7 @@ CHECKS: dict[str, Check] = {
     "loss_balance": check_loss_balance,          # step-0 loss terms and their spread
 }
 #: checks that evaluate the network; skipped when a cheaper check already found an error
-NUMERIC = ("bounded_probe", "loss_balance")
+NUMERIC = ("trivial_solution", "bounded_probe", "loss_balance")
 LEVEL_CHOICES = ("warn", "error", "off")
 
 
@@ -86,24 +84,23 @@ def _relevel(finding: Finding, level: str | None) -> Finding:
     return finding
 
 
-def run_checks(problem: CompiledProblem, cfg: Config | None = None,
-               model: torch.nn.Module | None = None, engine: Callable | None = None
-               ) -> Report:
-    """Run every check on ``problem`` with ``model`` (default: the config's network) and
-    ``engine`` (default: the config's engine for that network, else autograd)."""
+def run_checks(problem: CompiledProblem, cfg: Config | None, model: torch.nn.Module,
+               losses: Losses | None = None) -> Report:
+    """Run every check on ``problem`` with ``model``, the network that will be trained.
+
+    ``losses(module) -> {term: loss}`` evaluates the loss terms on a small fixed sample
+    (the api passes the trainer's ``SampleLosses``); without it the numeric checks, which
+    evaluate the network, are skipped.
+    """
     cfg = cfg if cfg is not None else Config()
     levels = check_levels(cfg)
-    if model is None:  # the network training builds: same seed and dtype, on the CPU
-        from ..train.trainer import DTYPES, build_model
-
-        model = build_model(problem, cfg).to(dtype=DTYPES[cfg.model.dtype])
-        engine = engine or make_engine(cfg.model.engine, model)
-    ctx = Context(problem, cfg, model, engine or AutogradEngine(), cfg.training.seed)
+    ctx = Context(problem, cfg, model, losses, cfg.training.seed)
     n = len(problem.terms)
     report = Report(cfg.source, summary_extra=f"{n} term{'' if n == 1 else 's'}: " + ", ".join(
         f"{t.name} (order {t.order})" for t in problem.terms))
     for name, check in CHECKS.items():
-        if levels.get(name) == "off" or (name in NUMERIC and not report.ok):
+        numeric_skipped = name in NUMERIC and (losses is None or not report.ok)
+        if levels.get(name) == "off" or numeric_skipped:
             continue
         report.checks.append(name)
         report.findings += [_relevel(f, levels.get(name)) for f in check(ctx)]
@@ -117,15 +114,15 @@ def report_from_error(exc: PinnkitError, source: str = "") -> Report:
     if isinstance(exc, ConfigError):
         prefix = exc.key.split(".")[0]
         check = {"domain": "domain", "checks": "checks"}.get(prefix, "config")
-        if exc.key.startswith("training.points"):
+        if exc.key.startswith("training.points") or exc.key.endswith(".on"):
             check = "points"
         message = exc.found + (f"; expected {exc.expected}" if exc.expected else "")
         finding = Finding("error", check, exc.key, exc.line, message, exc.fix)
         source = exc.source or source
     else:
         finding = Finding("error", "config", "", None, str(exc))
-    return Report(source, [finding])
+    return Report(source, [finding], error=str(exc))
 
 
-__all__ = ["CHECKS", "Context", "Finding", "Report", "check_levels", "module_findings",
+__all__ = ["CHECKS", "Context", "Finding", "Losses", "Report", "check_levels",
            "report_from_error", "run_checks"]

@@ -25,15 +25,12 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from ..config import PointsConfig
-from ..derivatives.autograd import AutogradEngine
 from ..errors import ExprError, PinnkitError
 from ..expr import Namespace, Partial, compile_expr, parse
 from ..expr import tree as t
 from ..expr.bounds import Poly, free_variables, interval, polynomial, summands
 from ..geometry import get_sampler
 from ..problem import CompiledProblem, Term, integrand_of
-from ..train.losses import Collocation, term_losses, total_loss
 from .findings import Context, Finding
 
 SCALES = (1.0, 10.0, 100.0, 1000.0)
@@ -278,24 +275,21 @@ def _keeps_falling(values: list[float]) -> bool:
 def check_probe(ctx: Context) -> list[Finding]:
     """Scale/shift the output and move the weights; refuse an objective that keeps falling."""
     undecided = {n: v for n, v in verdicts(ctx).items() if v.verdict == "unknown"}
-    if not undecided:
+    if not undecided or ctx.losses is None:
         return []
-    pts = PointsConfig(domain=256, boundary=64, sampler="sobol", resample_every=0)
-    try:
-        sets = Collocation(ctx.problem, pts, ctx.seed, ctx.device, ctx.dtype).sets
-    except PinnkitError:
-        return []  # the points check reports selectors that match nothing
-    engine = AutogradEngine()
+    losses = ctx.losses
 
     def loss(module: nn.Module) -> float:
-        return float(total_loss(term_losses(module, engine, ctx.problem, sets),
-                                ctx.problem).detach())
+        return ctx.total(losses(module))
 
     key = next(t.key for t in ctx.problem.terms if t.name in undecided)
     names = ", ".join(f"'{n}'" for n in undecided)
     shown = ""
     for label, move in _directions(ctx.model, ctx.seed):
-        values = [loss(move(s)) for s in SCALES]
+        try:
+            values = [loss(move(s)) for s in SCALES]
+        except PinnkitError:
+            return []  # points that cannot be drawn are the points check's finding
         text = ", ".join(f"{v:.3g}" for v in values)
         if _keeps_falling(values):
             msg = (f"objective {names}: the total loss keeps falling as the network's output "

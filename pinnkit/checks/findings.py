@@ -48,14 +48,22 @@ class Finding:
         return asdict(self)
 
 
+Losses = Callable[[torch.nn.Module], dict[str, torch.Tensor]]
+
+
 @dataclass
 class Context:
-    """Everything a check may read. Checks must not change any of it."""
+    """Everything a check may read. Checks must not change any of it.
+
+    ``losses`` evaluates every loss term for any module on one fixed small sample (the
+    trainer's own loss code, handed in by the caller: checks sit below the trainer); the
+    numeric checks need it and are skipped without it.
+    """
 
     problem: CompiledProblem
     cfg: Config
     model: torch.nn.Module
-    engine: Callable[..., Any]
+    losses: Losses | None = None
     seed: int = 0
 
     def line(self, key: str) -> int | None:
@@ -70,15 +78,10 @@ class Context:
                 line_key: str | None = None) -> Finding:
         return Finding(level, check, key, self.line(line_key or key), message, fix)
 
-    @property
-    def device(self) -> torch.device:
-        p = next(self.model.parameters(), None)
-        return p.device if p is not None else torch.device("cpu")
-
-    @property
-    def dtype(self) -> torch.dtype:
-        p = next(self.model.parameters(), None)
-        return p.dtype if p is not None else torch.float32
+    def total(self, losses: dict[str, torch.Tensor]) -> float:
+        """The weighted sum the trainer minimises."""
+        weights = {t.name: t.weight for t in self.problem.terms}
+        return float(sum(weights[n] * float(v.detach()) for n, v in losses.items()))
 
 
 @dataclass
@@ -89,6 +92,7 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)  # names of the checks that ran
     summary_extra: str = ""  # e.g. the terms and their orders
+    error: str = ""  # the full message when the config could not be read or compiled
 
     def of_level(self, level: str) -> list[Finding]:
         return [f for f in self.findings if f.level == level]

@@ -12,11 +12,9 @@ import math
 import numpy as np
 import torch
 
-from ..config import PointsConfig
 from ..errors import PinnkitError
 from ..geometry import get_sampler
 from ..models.mlp import Normalize
-from ..train.losses import Collocation, term_losses
 from .findings import Context, Finding
 
 SPREAD_LIMIT = 1e4  # largest / smallest squared term at step 0 before a warning
@@ -101,14 +99,12 @@ def check_data(ctx: Context) -> list[Finding]:
 
 def check_loss_balance(ctx: Context) -> list[Finding]:
     """Each weighted loss term at initialisation, on a small sample; warn on a wide spread."""
-    cfg = ctx.cfg.training.points
-    small = PointsConfig(domain=min(cfg.domain, 512), boundary=min(cfg.boundary, 128),
-                         sampler=cfg.sampler, resample_every=0)
+    if ctx.losses is None:
+        return []
     try:
-        sets = Collocation(ctx.problem, small, ctx.seed, ctx.device, ctx.dtype).sets
+        losses = ctx.losses(ctx.model)
     except PinnkitError as exc:
         return [ctx.finding("error", "loss_balance", "training.points", str(exc))]
-    losses = term_losses(ctx.model, ctx.engine, ctx.problem, sets)
     terms = {term.name: term for term in ctx.problem.terms}
     sizes = {n: terms[n].weight * float(v.detach()) for n, v in losses.items()}
     listed = ", ".join(f"{n} {v:.2e}" for n, v in sizes.items())

@@ -12,34 +12,41 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..errors import PinnkitError
 from ..geometry import Box, get_sampler
-from ..problem import Term
 from .findings import Context, Finding, times
 
 TIME_NAMES = ("t", "time")
 
 
-def _face_points(box: Box, axis: int, side: int, n: int = 64) -> np.ndarray:
-    """Points inside one face, away from its edges (edges belong to two faces)."""
-    u = get_sampler("uniform")(n, len(box.names), 7 + 2 * axis + side)
-    pts = box.lower + (0.05 + 0.9 * u) * (box.upper - box.lower)
-    pts[:, axis] = box.upper[axis] if side else box.lower[axis]
-    return pts
+def _touched_faces(ctx: Context) -> set[tuple[int, int]]:
+    """(axis, side) of each bounding-box face some condition puts points on.
+
+    Uses the conditions' own boundary samples, so a selector may name parts or read the
+    normal; a point counts for a face when its coordinate equals the box's bound there.
+    """
+    shape = ctx.problem.shape
+    lo, hi = shape.bounds()
+    tol, touched = shape.tolerance(), set()
+    for term in ctx.problem.terms:
+        if term.selector is None:
+            continue
+        try:
+            pts = shape.sample_boundary(64, get_sampler("sobol"), 11, term.selector).points
+        except PinnkitError:
+            continue  # a selector that matches nothing is the points check's finding
+        for axis in range(len(lo)):
+            for side, bound in ((0, lo[axis]), (1, hi[axis])):
+                if np.any(np.abs(pts[:, axis] - bound) <= tol):
+                    touched.add((axis, side))
+    return touched
 
 
-def _touches(term: Term, box: Box, axis: int, side: int) -> bool:
-    pts = _face_points(box, axis, side)
-    cols = {name: pts[:, i] for i, name in enumerate(box.names)}
-    assert term.selector is not None
-    return bool(np.any(term.selector(cols, {"boundary": np.ones(len(pts), bool)},
-                                     box.tolerance())))
-
-
-def _face_name(box: Box, axis: int, side: int) -> str:
-    value = box.upper[axis] if side else box.lower[axis]
-    return f"{box.names[axis]} == {value:g}"
+def _face_name(ctx: Context, axis: int, side: int) -> str:
+    value = ctx.problem.shape.bounds()[side][axis]
+    return f"{ctx.problem.inputs[axis]} == {value:g}"
 
 
 def _orders(ctx: Context) -> list[int]:
@@ -54,24 +61,15 @@ def _orders(ctx: Context) -> list[int]:
     return out
 
 
-def _uncovered(ctx: Context) -> tuple[Box, set[tuple[int, int]], list[int]] | None:
-    """(box, faces no condition touches as (axis, side), derivative order per input)."""
-    box = ctx.problem.shape
-    if not isinstance(box, Box):
-        return None  # faces of other shapes are not named; nothing to say
-    conditions = [term for term in ctx.problem.terms if term.selector is not None]
-    free = {(a, s) for a, s in box.faces()
-            if not any(_touches(term, box, a, s) for term in conditions)}
-    return box, free, _orders(ctx)
-
-
 def check_initial_condition(ctx: Context) -> list[Finding]:
     """A time input (t or time) whose lower face no condition touches."""
-    box, free, orders = _uncovered(ctx) or (None, set(), [])
-    out = []
-    for axis, name in enumerate(box.names if box else ()):
-        if name in TIME_NAMES and orders[axis] and (axis, 0) in free:
-            face = _face_name(box, axis, 0)
+    orders, out = _orders(ctx), []
+    time_axes = [i for i, n in enumerate(ctx.problem.inputs) if n in TIME_NAMES and orders[i]]
+    touched = _touched_faces(ctx) if time_axes else set()
+    for axis in time_axes:
+        name = ctx.problem.inputs[axis]
+        if (axis, 0) not in touched:
+            face = _face_name(ctx, axis, 0)
             key = "conditions" if "conditions" in ctx.cfg.lines else "inputs"
             out.append(ctx.finding(
                 "warning", "initial_condition", key,
@@ -83,15 +81,16 @@ def check_initial_condition(ctx: Context) -> list[Finding]:
 
 
 def check_boundary_coverage(ctx: Context) -> list[Finding]:
-    """Faces of the box that no condition touches (time's faces are the initial check's)."""
-    box, free, orders = _uncovered(ctx) or (None, set(), [])
-    out = []
+    """Faces of a box that no condition touches (time's faces are the initial check's)."""
+    if not isinstance(ctx.problem.shape, Box):
+        return []  # other shapes have no faces to name
+    orders, touched, out = _orders(ctx), _touched_faces(ctx), []
     key = "conditions" if "conditions" in ctx.cfg.lines else "domain"
-    for axis, name in enumerate(box.names if box else ()):
+    for axis, name in enumerate(ctx.problem.inputs):
         k = orders[axis]
         if name in TIME_NAMES or k == 0:
             continue  # a time needs only its lower face; an input never differentiated none
-        faces = [_face_name(box, axis, side) for side in (0, 1) if (axis, side) in free]
+        faces = [_face_name(ctx, axis, side) for side in (0, 1) if (axis, side) not in touched]
         if k == 1 and len(faces) == 2:  # first order (advection): one face can be enough
             out.append(ctx.finding(
                 "warning", "boundary_coverage", key,
@@ -115,29 +114,30 @@ def has_data(ctx: Context) -> bool:
                                                                 None))
 
 
-def _vanishes_at_zero(term: Term, ctx: Context) -> bool:
-    """Whether the residual is exactly zero wherever it applies when every field is zero."""
-    shape, sampler = ctx.problem.shape, get_sampler("sobol")
-    try:
-        pts = shape.sample_interior(64, sampler, 3) if term.selector is None else \
-            shape.sample_boundary(64, sampler, 3, term.selector).points
-    except PinnkitError:
-        return False  # a selector that matches nothing is the points check's finding
-    x = torch.as_tensor(pts, dtype=torch.float64)
-    zeros = {p: torch.zeros(len(x), dtype=torch.float64) for p in term.needs}
-    try:
-        r = torch.as_tensor(term.residual(ctx.problem.env(x, zeros)), dtype=torch.float64)
-    except (ArithmeticError, RuntimeError, TypeError, ValueError):
-        return False  # a method residual that cannot take zeros is not homogeneous
-    return bool(torch.all(r == 0))
+class _Zero(nn.Module):
+    """Every output identically zero, so every derivative is exactly zero too."""
+
+    def __init__(self, n_out: int) -> None:
+        super().__init__()
+        self.n_out = n_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x[:, :1] * 0).repeat(1, self.n_out)
 
 
 def check_trivial_solution(ctx: Context) -> list[Finding]:
-    """Zero solves a homogeneous problem with homogeneous conditions and no data."""
+    """Zero solves a homogeneous problem with homogeneous conditions and no data.
+
+    Decided by the trainer's own loss code on a zero network: every term exactly 0.
+    """
     terms = ctx.problem.terms
-    if has_data(ctx) or any(not term.squared for term in terms):
+    if ctx.losses is None or has_data(ctx) or any(not term.squared for term in terms):
         return []
-    if not all(_vanishes_at_zero(term, ctx) for term in terms):
+    try:
+        losses = ctx.losses(_Zero(len(ctx.problem.outputs)))
+    except (PinnkitError, ArithmeticError, RuntimeError, KeyError, TypeError, ValueError):
+        return []  # a residual that cannot take zeros (1/u) is not homogeneous
+    if any(float(v.detach()) != 0 for v in losses.values()):
         return []
     fields = ", ".join(f"{f} = 0" for f in ctx.problem.outputs)
     return [ctx.finding(

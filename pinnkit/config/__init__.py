@@ -17,7 +17,6 @@ from .schema import (
     FourierConfig,
     LoggingConfig,
     ModelConfig,
-    ObjectiveConfig,
     PointsConfig,
     StageConfig,
     TrainingConfig,
@@ -70,7 +69,6 @@ def to_yaml(cfg: Config) -> str:
 
 __all__ = [
     "ConditionConfig", "Config", "ConfigError", "FourierConfig", "LoggingConfig", "ModelConfig",
-    "ObjectiveConfig",
     "PointsConfig", "StageConfig", "TrainingConfig", "build", "config_from_data", "load_config",
     "read_yaml", "to_data", "to_yaml",
 ]

@@ -15,6 +15,7 @@ import torch
 
 from ..errors import CheckWarning, ConfigError, did_you_mean, one_of
 from ..expr import Namespace, Partial, compile_expr, parse
+from ..models.smoothness import module_warnings
 from .autograd import AutogradEngine
 
 Engine = Callable[..., dict[Partial, torch.Tensor]]
@@ -83,10 +84,8 @@ def derivatives(
 
 def _warn_unsmooth(model: torch.nn.Module, table: dict[Partial, torch.Tensor],
                    inputs: Sequence[str]) -> None:
-    from ..checks.smoothness import module_findings  # checks sit above derivatives
-
-    for finding in module_findings(model, table, inputs):
-        warnings.warn(CheckWarning(finding.render(level=False)), stacklevel=3)
+    for message in module_warnings(model, table, inputs):
+        warnings.warn(CheckWarning(message), stacklevel=3)
 
 
 def available_engines() -> Iterable[str]:

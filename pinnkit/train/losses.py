@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from ..config import PointsConfig
+from ..derivatives.autograd import AutogradEngine
 from ..geometry import get_sampler
 from ..problem import CompiledProblem, Term
 
@@ -74,3 +75,29 @@ def term_losses(model: torch.nn.Module, engine: Callable, problem: CompiledProbl
 def total_loss(losses: dict[str, torch.Tensor], problem: CompiledProblem) -> torch.Tensor:
     weights = {t.name: t.weight for t in problem.terms}
     return sum(weights[n] * v for n, v in losses.items())  # type: ignore[return-value]
+
+
+class SampleLosses:
+    """Every term's loss for any module on one fixed small sample of the config's points.
+
+    What the pre-training checks evaluate (step-0 sizes, the boundedness probe, the zero
+    solution) with the trainer's own loss code; autograd, so any module works. The points
+    are drawn on first use, so a selector that matches nothing is reported by the checks.
+    """
+
+    def __init__(self, problem: CompiledProblem, cfg: PointsConfig, seed: int,
+                 dtype: torch.dtype, device: torch.device | None = None,
+                 domain: int = 512, boundary: int = 128) -> None:
+        self.problem, self.seed, self.dtype = problem, seed, dtype
+        self.device = device or torch.device("cpu")
+        self.cfg = PointsConfig(domain=min(cfg.domain, domain),
+                                boundary=min(cfg.boundary, boundary), sampler=cfg.sampler,
+                                resample_every=0)
+        self.engine = AutogradEngine()
+        self._sets: list[PointSet] | None = None
+
+    def __call__(self, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+        if self._sets is None:
+            self._sets = Collocation(self.problem, self.cfg, self.seed, self.device,
+                                     self.dtype).sets
+        return term_losses(module, self.engine, self.problem, self._sets)
