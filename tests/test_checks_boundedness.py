@@ -68,9 +68,20 @@ def test_deep_ritz_without_conditions_is_refused_by_the_probe(tmp_path):
     text = DEEP_RITZ.replace("    conditions:\n      walls: {on: boundary, residual: u}\n", "")
     report = report_for(tmp_path, text)
     (f,) = [f for f in only(report, "bounded_probe") if f.level == "error"]
-    assert "the total loss keeps falling as the network's output is shifted by a constant" \
-        in f.message
+    assert "the total loss keeps falling with the network's output shifted by a constant c = " \
+        "1, 10, 100, 1000 (" in f.message
     assert "pin the solution with conditions" in f.fix
+
+
+def test_probe_catches_growth_faster_than_the_squares(tmp_path):
+    # -u**4 beats u_x**2 and the squared walls when the output grows: -c**4 B wins
+    text = DEEP_RITZ.replace("0.5*(u_x**2 + u_y**2) - 2*pi**2*sin(pi*x)*sin(pi*y)*u",
+                             "u_x**2 + u_y**2 - u**4")
+    report = report_for(tmp_path, text)
+    assert "the coefficient of u**4 is negative" in only(report, "bounded")[0].message
+    (f,) = [f for f in only(report, "bounded_probe") if f.level == "error"]
+    assert "keeps falling with the network's output shifted by a constant c = 1, 10, 100, " \
+        "1000 (" in f.message
 
 
 @pytest.mark.parametrize("text, verdict", [

@@ -140,6 +140,7 @@ def test_derivatives_warns_for_relu_layer_and_numerically_zero_derivative():
 
     (msg,) = _derivative_warnings(FunctionalRelu(), ["u_xx"])
     assert "u_xx is exactly zero at all 32 points" in msg
+    assert _derivative_warnings(nn.Linear(1, 1), ["u_xx"]) == []  # affine: zero is right
     smooth = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))
     assert _derivative_warnings(smooth, ["u", "u_x", "u_xxx"]) == []
     clamped = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1), nn.Softplus())

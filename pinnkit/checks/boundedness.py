@@ -251,14 +251,14 @@ def _directions(model: nn.Module, seed: int) -> list[tuple[str, Any]]:
     params = {k: v.detach() for k, v in model.named_parameters()}
     gen = torch.Generator().manual_seed(seed)
     out: list[tuple[str, Any]] = [
-        ("scaled by c", lambda s: _Moved(model, params, scale=s)),
-        ("shifted by a constant c", lambda s: _Moved(model, params, shift=s)),
+        ("output scaled by c", lambda s: _Moved(model, params, scale=s)),
+        ("output shifted by a constant c", lambda s: _Moved(model, params, shift=s)),
     ]
     for k in range(3):
         delta = {n: torch.randn(v.shape, generator=gen, dtype=torch.float64).to(v) * 0.1 *
                  (float(v.norm()) / max(v.numel(), 1) ** 0.5 + 1e-3) for n, v in params.items()}
-        out.append((f"moved along random weight direction {k + 1} by c", lambda s, d=delta: _Moved(
-            model, {n: params[n] + s * d[n] for n in params})))
+        out.append((f"weights moved along random direction {k + 1} by c",
+                    lambda s, d=delta: _Moved(model, {n: params[n] + s * d[n] for n in params})))
     return out
 
 
@@ -292,9 +292,8 @@ def check_probe(ctx: Context) -> list[Finding]:
             return []  # points that cannot be drawn are the points check's finding
         text = ", ".join(f"{v:.3g}" for v in values)
         if _keeps_falling(values):
-            msg = (f"objective {names}: the total loss keeps falling as the network's output "
-                   f"is {label} = 1, 10, 100, 1000 ({text}), so training would run it to "
-                   "-inf")
+            msg = (f"objective {names}: the total loss keeps falling with the network's "
+                   f"{label} = 1, 10, 100, 1000 ({text}), so training would run it to -inf")
             fix = ("pin the solution with conditions (e.g. Dirichlet: conditions: {walls: "
                    "{on: boundary, residual: u}}), or minimise a squared residual instead "
                    "(move the term to equations)")

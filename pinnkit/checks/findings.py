@@ -74,9 +74,8 @@ class Context:
             key = key.rpartition(".")[0]
         return None
 
-    def finding(self, level: str, check: str, key: str, message: str, fix: str = "",
-                line_key: str | None = None) -> Finding:
-        return Finding(level, check, key, self.line(line_key or key), message, fix)
+    def finding(self, level: str, check: str, key: str, message: str, fix: str = "") -> Finding:
+        return Finding(level, check, key, self.line(key), message, fix)
 
     def total(self, losses: dict[str, torch.Tensor]) -> float:
         """The weighted sum the trainer minimises."""

@@ -104,7 +104,7 @@ def module_warnings(module: nn.Module, table: Mapping[Partial, torch.Tensor],
            f"{only(lim.order)} ({lim.why}); derivatives of order {order} through it are zero "
            "or wrong. Fix: use a smooth layer: nn.Tanh, nn.SiLU, nn.GELU or nn.Softplus"
            for lim in layer_limits(module) if lim.order < order]
-    if not out:
+    if not out and not isinstance(module, nn.Linear):  # affine: zeros are its true derivatives
         count = max((int(v.numel()) for v in table.values()), default=0)
         zero = [p.name(inputs) for p, v in sorted(table.items())
                 if p.order >= 1 and v.numel() >= 2 and not bool(torch.any(v != 0))]
