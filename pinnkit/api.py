@@ -11,7 +11,13 @@ from typing import Any
 from .checks import Report, report_from_error, run_checks
 from .config import Config, StageConfig, config_from_data, load_config
 from .errors import CheckWarning, PinnkitError
-from .problem import CompiledProblem, Problem, compile_problem, problem_from_config
+from .problem import (
+    PROBLEM_KEYS,
+    CompiledProblem,
+    Problem,
+    compile_problem,
+    problem_from_config,
+)
 from .train.losses import SampleLosses
 from .train.trainer import DTYPES, Run, build_model, fit
 
@@ -27,8 +33,7 @@ def resolve(target: str | Path | Problem, overrides: Sequence[str] = (),
             data.setdefault("name", type(target).__name__.lower())
             cfg = config_from_data(data, {}, "<python>", overrides)
         problem = target
-        for key in ("inputs", "outputs", "domain", "exact", "constants", "equations",
-                    "conditions", "objective"):
+        for key in PROBLEM_KEYS:
             if key in cfg.given:
                 raise ValueError(f"config key '{key}' belongs on the Problem when training a "
                                  "Problem object")

@@ -25,6 +25,9 @@ from .expr import BUILTIN_CONSTANTS, Namespace, Partial, compile_expr, parse, pa
 from .geometry import Selector, Shape, parse_selector, shape_from_config
 
 Env = Mapping[Any, Any]
+#: config keys that describe the problem itself (a Problem object brings its own)
+PROBLEM_KEYS = ("inputs", "outputs", "domain", "exact", "constants", "equations", "conditions",
+                "objective")
 
 
 class Problem:
