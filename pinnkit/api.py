@@ -11,13 +11,7 @@ from typing import Any
 from .checks import Report, report_from_error, run_checks
 from .config import Config, StageConfig, config_from_data, load_config
 from .errors import CheckWarning, PinnkitError
-from .problem import (
-    PROBLEM_KEYS,
-    CompiledProblem,
-    Problem,
-    compile_problem,
-    problem_from_config,
-)
+from .problem import PROBLEM_KEYS, CompiledProblem, Problem, compile_problem, problem_from_config
 from .train.losses import SampleLosses
 from .train.trainer import DTYPES, Run, build_model, fit
 
