@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .checks import Report, report_from_error, run_checks
 from .config import Config, StageConfig, config_from_data, load_config, located
-from .errors import ConfigError, PinnkitError
-from .problem import CompiledProblem, Problem, compile_problem, problem_from_config
-from .train.trainer import Run, fit
+from .errors import CheckWarning, ConfigError, PinnkitError
+from .problem import PROBLEM_KEYS, CompiledProblem, Problem, compile_problem, problem_from_config
+from .train.losses import SampleLosses
+from .train.trainer import DTYPES, Run, build_model, fit
 
 
 def resolve(target: str | Path | Problem, overrides: Sequence[str] = (),
@@ -24,8 +27,7 @@ def resolve(target: str | Path | Problem, overrides: Sequence[str] = (),
             data.setdefault("name", type(target).__name__.lower())
             cfg = config_from_data(data, {}, "<python>", overrides)
         problem = target
-        for key in ("inputs", "outputs", "domain", "exact", "constants", "equations",
-                    "conditions"):
+        for key in PROBLEM_KEYS:
             if key in cfg.given:
                 raise ValueError(f"config key '{key}' belongs on the Problem when training a "
                                  "Problem object")
@@ -99,11 +101,49 @@ def train(target: str | Path | Problem, steps: int | None = None, *,
         (Path(run_dir) if run_dir else None)
     if resume and folder is None:
         raise PinnkitError("resume=True needs a run folder. Fix: pass run_dir=True or a path")
+    if not resume:  # a resumed run was checked when it started
+        preflight(problem, cfg)
     return fit(problem, cfg, folder, progress=progress, resume=resume)
+
+
+def check_problem(problem: CompiledProblem, cfg: Config) -> Report:
+    """Every pre-training check, on the network training will build (same seed and dtype,
+    on the CPU: the checks evaluate small samples only)."""
+    dtype = DTYPES[cfg.model.dtype]
+    model = build_model(problem, cfg).to(dtype=dtype)
+    losses = SampleLosses(problem, cfg.training.points, cfg.training.seed, dtype)
+    return run_checks(problem, cfg, model, losses)
+
+
+def preflight(problem: CompiledProblem, cfg: Config) -> Report:
+    """The checks at the start of training: warn for each warning, raise CheckError (exit
+    2) on an error."""
+    report = check_problem(problem, cfg)
+    for finding in report.of_level("warning"):
+        warnings.warn(CheckWarning(finding.render(level=False)), stacklevel=3)
+    report.raise_for_errors()
+    return report
+
+
+def check_report(target: str | Path | Problem, *, overrides: Sequence[str] = (),
+                 config: Mapping[str, Any] | None = None) -> Report:
+    """All pre-training checks as a Report; a config that cannot be read or compiled
+    becomes a report of that one error (``report.error`` holds its full message)."""
+    try:
+        problem, cfg = resolve(target, overrides, config)
+        return check_problem(problem, cfg)
+    except PinnkitError as exc:
+        return report_from_error(exc, "" if isinstance(target, Problem) else str(target))
 
 
 def check(target: str | Path | Problem, *, overrides: Sequence[str] = (),
           config: Mapping[str, Any] | None = None) -> CompiledProblem:
-    """Validate config and problem without training; raises a PinnkitError on a problem."""
-    problem, _ = resolve(target, overrides, config)
+    """Validate config and problem and run every pre-training check, without training.
+
+    Returns the compiled problem; warns (CheckWarning) for each warning; raises ConfigError
+    for an invalid config and CheckError when a check fails. ``check_report`` gives the
+    whole report instead.
+    """
+    problem, cfg = resolve(target, overrides, config)
+    preflight(problem, cfg)
     return problem

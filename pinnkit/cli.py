@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
-from .errors import PinnkitError
+from .errors import CheckWarning, PinnkitError
 from .train.trainer import TrainingError
 
 
@@ -29,9 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--overwrite", action="store_true",
                     help="replace an earlier run in the same folder instead of runs/NAME-2")
     tr.add_argument("--quiet", action="store_true", help="no progress output")
-    ck = sub.add_parser("check", help="validate a config without training")
+    ck = sub.add_parser("check", help="run every pre-training check without training")
     ck.add_argument("config", nargs="+")
     ck.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ck.add_argument("--json", action="store_true",
+                    help="one JSON object per config (one line each) instead of the report")
     ev = sub.add_parser("eval", help="errors of a run on a fresh grid, or fields at points")
     ev.add_argument("run", help="run folder, e.g. runs/heat")
     ev.add_argument("--points", help="CSV (header naming the inputs) or NPZ of points")
@@ -64,7 +67,7 @@ def _train_ranks(args: argparse.Namespace, dist) -> int:
 
     say = (lambda text: print(text, flush=True)) if dist.main else (lambda text: None)
     try:
-        problem, cfg, folder = _prepare(args, say)
+        problem, cfg, folder = _prepare(args, say, dist.main)
     except PinnkitError:
         all_ok(False, dist)  # tell the other ranks before they wait for us forever
         raise
@@ -83,9 +86,9 @@ def _train_ranks(args: argparse.Namespace, dist) -> int:
     return 0
 
 
-def _prepare(args: argparse.Namespace, say):
+def _prepare(args: argparse.Namespace, say, main_rank: bool = True):
     """Config, compiled problem and run folder for ``train`` (every rank does this)."""
-    from .api import resolve, resume_target, run_folder
+    from .api import preflight, resolve, resume_target, run_folder
 
     overrides = list(args.overrides)
     if args.device:
@@ -100,19 +103,34 @@ def _prepare(args: argparse.Namespace, say):
         say(f"pinnkit: resuming '{cfg.name}' in {folder}")
     else:
         problem, cfg = resolve(args.config, overrides)
+        if main_rank:  # the checks once; a failure reaches the other ranks as a failed set-up
+            preflight(problem, cfg)
         folder = run_folder(cfg, overwrite=args.overwrite)
         say(f"pinnkit: training '{cfg.name}' -> {folder}")
     return problem, cfg, folder
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .api import check
+    from .api import check_report
 
+    failed = False
     for path in args.config:
-        problem = check(path, overrides=args.overrides)
-        terms = ", ".join(f"{t.name} (order {t.order})" for t in problem.terms)
-        print(f"{path}: ok — {len(problem.terms)} terms: {terms}")
-    return 0
+        report = check_report(path, overrides=args.overrides)
+        failed = failed or not report.ok
+        if args.json:
+            print(report.to_json(), flush=True)
+        elif report.error:  # the config itself is invalid: the usual error line
+            print(f"pinnkit: error: {report.error}", file=sys.stderr, flush=True)
+        else:
+            print(report.render(), flush=True)
+    return 2 if failed else 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Check warnings as one plain line; others as Python shows them."""
+    text = f"pinnkit: warning: {message}\n" if issubclass(category, CheckWarning) else \
+        warnings.formatwarning(message, category, filename, lineno, line)
+    print(text, end="", file=file or sys.stderr)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -153,7 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {"train": _train, "check": _check, "eval": _eval, "plot": _plot}
     try:
-        return commands[args.command](args)
+        with warnings.catch_warnings():  # restores the caller's warning display afterwards
+            warnings.showwarning = _show_warning
+            return commands[args.command](args)
     except TrainingError as exc:
         print(f"pinnkit: training stopped: {exc}", file=sys.stderr)
         return 1

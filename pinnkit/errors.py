@@ -67,6 +67,10 @@ class CheckError(PinnkitError):
         super().__init__(message)
 
 
+class CheckWarning(UserWarning):
+    """A pre-training check's warning: training goes on, but the problem looks wrong."""
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest choice, or ''."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)

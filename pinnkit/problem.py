@@ -34,6 +34,9 @@ from .geometry import (
 )
 
 Env = Mapping[Any, Any]
+#: config keys that describe the problem itself (a Problem object brings its own)
+PROBLEM_KEYS = ("inputs", "outputs", "domain", "exact", "constants", "equations", "conditions",
+                "objective")
 
 
 class Problem:
@@ -51,6 +54,9 @@ class Problem:
     equations: Mapping[str, Any] = {}
     conditions: Mapping[str, Any] = {}
     exact: Any = None  # a method exact(self, x, t) -> tensor(s), an expression, or a mapping
+    # terms minimised as written (mean over interior points, not squared), e.g. the Deep Ritz
+    # energy {"energy": "0.5*u_x**2 - f*u"} or {"energy": {"integrand": ..., "weight": 1}}
+    objective: Mapping[str, Any] = {}
 
     def __init__(self, **constants: float) -> None:
         unknown = [k for k in constants if k not in type(self).constants]
@@ -121,16 +127,21 @@ class _Recorder(dict):
 
 @dataclass(frozen=True)
 class Term:
-    """One squared-residual loss term: where its points come from and what it needs."""
+    """One loss term: where its points come from and what it needs.
+
+    Equations and conditions are squared residuals; ``objective`` terms are used as written
+    (``squared=False``), so they must be bounded below (see pinnkit.checks.boundedness).
+    """
 
     name: str
-    kind: str  # "equation" or "condition"
+    kind: str  # "equation", "condition" or "objective"
     key: str  # YAML key path, for messages
     residual: Callable[[Env], Any]
     needs: frozenset[Partial]
     selector: Selector | None = None  # boundary part; None = interior points
     weight: float = 1.0
     text: str = ""  # the expression, or the method's name
+    squared: bool = True  # False: the loss is the mean of the value itself (objective terms)
 
     @property
     def order(self) -> int:
@@ -207,7 +218,7 @@ def problem_from_config(cfg: Config) -> Problem:
     for key in ("inputs", "outputs", "domain", "exact"):
         if key in cfg.given:
             setattr(problem, key, getattr(cfg, key))
-    for key in ("constants", "equations", "conditions"):
+    for key in ("constants", "equations", "conditions", "objective"):
         if key in cfg.given:  # merge: YAML entries replace the class's ones of the same name
             setattr(problem, key, {**getattr(problem, key), **getattr(cfg, key)})
     return problem
@@ -265,6 +276,37 @@ def _residual(value: Any, key: str, ns: Namespace, problem: Problem, cfg: Config
     return compiled.fn, compiled.needs, value
 
 
+def _objective_terms(problem: Problem, ns: Namespace, weights: Mapping[str, float],
+                     cfg: Config | None) -> list[Term]:
+    """``objective`` entries as unsquared interior terms."""
+    terms = []
+    for name, value in problem.objective.items():
+        key = f"objective.{name}"
+        integrand, weight = integrand_of(value), None
+        if not isinstance(value, str) and not callable(value):
+            weight = value.get("weight") if isinstance(value, Mapping) else \
+                getattr(value, "weight", None)
+            if not integrand:
+                raise ConfigError(f"{key}.integrand", "is missing", "an expression averaged "
+                                  "over the domain", "add integrand: <expression>, e.g. "
+                                  "0.5*u_x**2 - f*u", _cfg_line(cfg, key))
+            key += ".integrand"
+        fn, needs, text = _residual(integrand, key, ns, problem, cfg)
+        w = weight if weight is not None else weights.get(name, 1.0)
+        terms.append(Term(name, "objective", f"objective.{name}", fn, needs, None, float(w),
+                          text, squared=False))
+    return terms
+
+
+def integrand_of(value: Any) -> Any:
+    """The integrand of an objective entry: a string, a method, or ``{integrand: ...}``."""
+    if isinstance(value, str) or callable(value):
+        return value
+    if isinstance(value, Mapping):
+        return value.get("integrand", "")
+    return getattr(value, "integrand", "")
+
+
 def _condition_parts(value: Any, key: str, cfg: Config | None) -> tuple[Any, Any, float | None]:
     if isinstance(value, (tuple, list)) and len(value) == 2:
         return value[0], value[1], None
@@ -302,8 +344,8 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
     boundary_ns = boundary_namespace(ns)  # conditions may read nx, ny, u_n
     weights = dict(cfg.training.weights) if cfg else {}
     terms: list[Term] = []
-    if not problem.equations:
-        raise ConfigError("equations", "is empty", "at least one residual",
+    if not problem.equations and not problem.objective:
+        raise ConfigError("equations", "is empty", "at least one residual (or an objective term)",
                           "add equations: {pde: <expression>}", _cfg_line(cfg, "equations"))
     for name, value in problem.equations.items():
         key = f"equations.{name}"
@@ -321,6 +363,7 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
         fn, needs, text = _residual(residual, f"{key}.residual", boundary_ns, problem, cfg)
         w = weight if weight is not None else weights.get(name, 1.0)
         terms.append(Term(name, "condition", key, fn, needs, selector, float(w), text))
+    terms += _objective_terms(problem, ns, weights, cfg)
     names = [t.name for t in terms]
     for w in weights:
         if w not in names:

@@ -90,6 +90,12 @@ class ConditionConfig:
 
 
 @dataclass(frozen=True)
+class ObjectiveConfig:
+    integrand: str = ""                     # averaged over interior points, used as written
+    weight: float | None = None             # overrides training.weights for this term
+
+
+@dataclass(frozen=True)
 class Config:
     name: str = ""                          # run name; default: the file's stem
     inputs: tuple[str, ...] = ()            # coordinates, in network-input order
@@ -99,10 +105,11 @@ class Config:
     equations: dict[str, str] = _f(factory=dict)    # residuals on interior points
     conditions: dict[str, ConditionConfig] = _f(factory=dict)  # residuals on boundary parts
     exact: Any = None                       # reference: expression, {u: ..}, or {file: ..}
+    objective: dict[str, ObjectiveConfig] = _f(factory=dict)  # terms not squared (Deep Ritz)
     model: ModelConfig = _f(factory=ModelConfig)
     training: TrainingConfig = _f(factory=TrainingConfig)
     logging: LoggingConfig = _f(factory=LoggingConfig)
-    checks: dict[str, str] = _f(factory=dict)  # per check: error, warn or off
+    checks: dict[str, Any] = _f(factory=dict)  # per check: error, warn or off (checked there)
     problem: str | None = None              # file.py:Class, a Python Problem to start from
     # Where each key came from; not a YAML key.
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False,

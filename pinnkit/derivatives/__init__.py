@@ -7,13 +7,15 @@ networks. ``derivatives()`` is the public entry point that needs no problem or t
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 
-from ..errors import ConfigError, did_you_mean, one_of
+from ..errors import CheckWarning, ConfigError, did_you_mean, one_of
 from ..expr import Namespace, Partial, compile_expr, parse
+from ..models.smoothness import module_warnings
 from .autograd import AutogradEngine
 from .taylor import TaylorEngine
 
@@ -57,7 +59,9 @@ def derivatives(
 
     ``names`` are expressions in pinnkit's language: ``u``, ``u_x``, ``d(u, x, x)``,
     ``u_xx + u_yy``. ``requires_grad`` is handled here; the result has one (N,) tensor per
-    name, detached unless ``create_graph``.
+    name, detached unless ``create_graph``. Warns (CheckWarning) when ``model`` cannot supply
+    the derivatives: non-smooth layers, derivatives exactly zero at every point, a clamping
+    last layer.
     """
     x = torch.as_tensor(points)
     if x.ndim == 1:
@@ -69,6 +73,7 @@ def derivatives(
     compiled = {n: compile_expr(parse(n, ns)) for n in names}
     wanted: set[Partial] = set().union(*(c.needs for c in compiled.values()))
     table = make_engine(engine, model)(model, x, wanted, outputs, create_graph=create_graph)
+    _warn_unsmooth(model, table, inputs)
     env: dict = {**table, **{name: x[:, i] for i, name in enumerate(inputs)}}
     result = {}
     for n, c in compiled.items():
@@ -76,6 +81,12 @@ def derivatives(
         value = value.expand(x.shape[0]) if value.ndim == 0 else value
         result[n] = value if create_graph else value.detach()
     return result
+
+
+def _warn_unsmooth(model: torch.nn.Module, table: dict[Partial, torch.Tensor],
+                   inputs: Sequence[str]) -> None:
+    for message in module_warnings(model, table, inputs):
+        warnings.warn(CheckWarning(message), stacklevel=3)
 
 
 def available_engines() -> Iterable[str]:

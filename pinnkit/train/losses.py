@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from ..config import PointsConfig
+from ..derivatives.autograd import AutogradEngine
 from ..geometry import get_sampler
 from ..problem import CompiledProblem, Term
 from .distributed import SINGLE, Dist, shard
@@ -74,7 +75,8 @@ class Collocation:
 
 def term_losses(model: torch.nn.Module, engine: Callable, problem: CompiledProblem,
                 sets: list[PointSet]) -> dict[str, torch.Tensor]:
-    """Mean squared residual of every term, each set evaluated for its own needs only."""
+    """Mean squared residual of every term (the plain mean for unsquared objective terms),
+    each set evaluated for its own needs only."""
     losses: dict[str, torch.Tensor] = {}
     for ps in sets:
         needs = frozenset().union(*(t.needs for t in ps.terms))
@@ -82,10 +84,36 @@ def term_losses(model: torch.nn.Module, engine: Callable, problem: CompiledProbl
         env = problem.env(ps.x, table, ps.normals)
         for term in ps.terms:
             r = torch.as_tensor(term.residual(env), dtype=ps.x.dtype, device=ps.x.device)
-            losses[term.name] = (r**2).mean()
+            losses[term.name] = (r**2).mean() if term.squared else r.mean()
     return losses
 
 
 def total_loss(losses: dict[str, torch.Tensor], problem: CompiledProblem) -> torch.Tensor:
     weights = {t.name: t.weight for t in problem.terms}
     return sum(weights[n] * v for n, v in losses.items())  # type: ignore[return-value]
+
+
+class SampleLosses:
+    """Every term's loss for any module on one fixed small sample of the config's points.
+
+    What the pre-training checks evaluate (step-0 sizes, the boundedness probe, the zero
+    solution) with the trainer's own loss code; autograd, so any module works. The points
+    are drawn on first use, so a selector that matches nothing is reported by the checks.
+    """
+
+    def __init__(self, problem: CompiledProblem, cfg: PointsConfig, seed: int,
+                 dtype: torch.dtype, device: torch.device | None = None,
+                 domain: int = 512, boundary: int = 128) -> None:
+        self.problem, self.seed, self.dtype = problem, seed, dtype
+        self.device = device or torch.device("cpu")
+        self.cfg = PointsConfig(domain=min(cfg.domain, domain),
+                                boundary=min(cfg.boundary, boundary), sampler=cfg.sampler,
+                                resample_every=0)
+        self.engine = AutogradEngine()
+        self._sets: list[PointSet] | None = None
+
+    def __call__(self, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+        if self._sets is None:
+            self._sets = Collocation(self.problem, self.cfg, self.seed, self.device,
+                                     self.dtype).sets
+        return term_losses(module, self.engine, self.problem, self._sets)

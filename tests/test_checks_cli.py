@@ -1,0 +1,104 @@
+"""``pinnkit check`` and the checks at the start of ``train``, through the real CLI and API."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+from checks_helpers import DEEP_RITZ, HEAT, write
+
+import pinnkit
+from pinnkit.cli import main
+from pinnkit.errors import CheckError, CheckWarning, ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+RELU = HEAT.replace("activation: tanh", "activation: relu")
+FAST = ["--set", "training.stages=[{optimizer: adam, steps: 2}]",
+        "--set", "training.points={domain: 64, boundary: 16}"]
+
+
+def test_check_prints_report_and_exits_0(tmp_path, capsys):
+    assert main(["check", str(write(tmp_path, HEAT))]) == 0
+    out = capsys.readouterr().out
+    assert "info    [loss_balance] training.weights: step-0 loss terms" in out
+    assert out.strip().splitlines()[-1].endswith(
+        "ok — 0 errors, 0 warnings, 14 checks run; 3 terms: heat (order 2), initial (order 0),"
+        " walls (order 0)")
+
+
+def test_check_exits_2_on_an_error_without_traceback(tmp_path, capsys):
+    assert main(["check", str(write(tmp_path, RELU))]) == 2
+    captured = capsys.readouterr()
+    assert "error   [smoothness] equations.heat (line 5): residual 'heat' needs u_xx" in \
+        captured.out
+    assert "refused — 1 error, 0 warnings" in captured.out
+    assert "Traceback" not in captured.out + captured.err
+
+
+def test_check_json(tmp_path, capsys):
+    assert main(["check", str(write(tmp_path, RELU)), "--json"]) == 2
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] is False and data["errors"] == 1
+    (f,) = [f for f in data["findings"] if f["level"] == "error"]
+    assert f == {"level": "error", "check": "smoothness", "key": "equations.heat", "line": 5,
+                 "message": f["message"], "fix": f["fix"]}
+    assert "smoothness" in data["checks"] and "loss_balance" not in data["checks"]
+
+
+def test_check_json_one_line_per_config(tmp_path, capsys):
+    paths = [str(write(tmp_path, HEAT, "a.yaml")), str(write(tmp_path, DEEP_RITZ, "b.yaml"))]
+    assert main(["check", *paths, "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [json.loads(line)["ok"] for line in lines] == [True, True]
+
+
+def test_unknown_check_name_and_level_have_did_you_mean(tmp_path, capsys):
+    assert main(["check", str(write(tmp_path, HEAT + "checks: {smoothnes: warn}\n"))]) == 2
+    err = capsys.readouterr().err
+    assert "pinnkit: error: checks.smoothnes (line 10 of " in err
+    assert "unknown check 'smoothnes' (did you mean 'smoothness'?)" in err
+    assert main(["check", str(write(tmp_path, HEAT + "checks: {smoothness: warning}\n")),
+                 "--json"]) == 2
+    (f,) = json.loads(capsys.readouterr().out)["findings"]
+    assert (f["check"], f["key"], f["line"]) == ("checks", "checks.smoothness", 10)
+    assert f["message"].startswith("level 'warning' is not allowed (did you mean 'warn'?)")
+
+
+def test_train_refuses_before_training(tmp_path, capsys):
+    out_dir = tmp_path / "run"
+    assert main(["train", str(write(tmp_path, RELU)), "--out", str(out_dir), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "pinnkit: error: pre-training checks refused" in err and "[smoothness]" in err
+    assert "set checks: {<check>: warn}" in err and "Traceback" not in err
+    assert not out_dir.exists()  # nothing was written: no compute spent
+
+
+def test_train_prints_warnings_and_goes_on(tmp_path, capsys):
+    text = HEAT.replace("u - sin(pi*x)", "u")  # homogeneous: zero solves it
+    assert main(["train", str(write(tmp_path, text)), "--out", str(tmp_path / "run"), "--quiet",
+                 *FAST]) == 0
+    err = capsys.readouterr().err
+    assert "pinnkit: warning: [trivial_solution] equations (line 4): u = 0 satisfies" in err
+
+
+def test_api_train_and_check(tmp_path):
+    with pytest.raises(CheckError, match=r"\[smoothness\] equations.heat"):
+        pinnkit.train(write(tmp_path, RELU), steps=1, run_dir=False, progress=False)
+    problem = pinnkit.check(write(tmp_path, HEAT))  # the compiled problem, checks passed
+    assert [t.name for t in problem.terms] == ["heat", "initial", "walls"]
+    with pytest.raises(ConfigError, match="unknown check"):
+        pinnkit.check(write(tmp_path, HEAT + "checks: {nope: off}\n"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pinnkit.check(write(tmp_path, HEAT.replace("u - sin(pi*x)", "u")))
+    assert [w.category for w in caught] == [CheckWarning]
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "configs").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_shipped_configs_are_clean(config, capsys):
+    assert main(["check", str(config), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] and data["warnings"] == 0, data["findings"]
