@@ -22,7 +22,7 @@ import torch
 from .config import Config
 from .errors import ConfigError, ExprError, PinnkitError, did_you_mean
 from .expr import BUILTIN_CONSTANTS, Namespace, Partial, compile_expr, parse, parse_name
-from .expr.collapse import collapse
+from .expr.collapse import Combo, collapse
 from .geometry import (
     Selector,
     Shape,
@@ -146,6 +146,14 @@ class Term:
     @property
     def order(self) -> int:
         return max((p.order for p in self.needs), default=0)
+
+    @property
+    def partials(self) -> frozenset[Partial]:
+        """Every partial derivative the term reads, collapsed sums taken apart."""
+        out: set[Partial] = set()
+        for key in self.needs:
+            out.update(key.partials if isinstance(key, Combo) else (key,))
+        return frozenset(out)
 
 
 @dataclass(frozen=True)

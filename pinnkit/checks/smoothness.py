@@ -75,7 +75,7 @@ def check_smoothness(ctx: Context, transform: str | Mapping[str, str] | None = N
     worst = min(limits, key=lambda lim: lim.order)
     out = []
     for term in ctx.problem.terms:
-        too_high = sorted((p for p in term.needs if p.order > worst.order),
+        too_high = sorted((p for p in term.partials if p.order > worst.order),
                           key=lambda p: (-p.order, p))
         if not too_high:
             continue

@@ -55,7 +55,7 @@ def _orders(ctx: Context) -> list[int]:
     out = [0] * len(ctx.problem.inputs)
     for term in ctx.problem.terms:
         if term.selector is None:
-            for p in term.needs:
+            for p in term.partials:
                 for i, k in enumerate(p.orders):
                     out[i] = max(out[i], k if term.squared else 2 * k)
     return out
