@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Sequence
 
 from .errors import CheckWarning, PinnkitError
-from .train.trainer import TrainingError
+from .train.guard import TrainingError
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -2,7 +2,7 @@
 
 A stop takes effect between optimizer steps (for L-BFGS: between chunks of iterations),
 never inside one: the checkpoint written then is the state an uninterrupted run passes
-through, so resuming from it retraces that run. Ctrl-C asks for such a stop; a second
+through, so resuming from it retraces that run. Ctrl-C or SIGTERM asks for such a stop; a second
 Ctrl-C aborts at once.
 """
 
@@ -38,13 +38,15 @@ class StopRequest:
     def __enter__(self) -> StopRequest:
         # signal handlers can only be set from the main thread; elsewhere Ctrl-C aborts
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            # SIGTERM (a scheduler's kill, a closed terminal) stops as cleanly as Ctrl-C
+            self._previous = {sig: signal.signal(sig, self._handle)
+                              for sig in (signal.SIGINT, signal.SIGTERM)}
             self._installed = True
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         if self._installed:
-            signal.signal(signal.SIGINT, self._previous if self._previous is not None
-                          else signal.SIG_DFL)
+            for sig, previous in self._previous.items():
+                signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
             self._installed = False

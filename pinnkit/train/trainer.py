@@ -31,6 +31,7 @@ from ..log import Progress
 from ..models.mlp import MLP
 from ..problem import CompiledProblem
 from .distributed import SINGLE, Dist, average, average_gradients, device_for
+from .guard import NanGuard, diagnose
 from .losses import Collocation, term_losses
 from .monitor import Monitor, console_extra
 from .optimizers import run_steps
@@ -39,10 +40,6 @@ from .state import TrainState
 from .stop import StopRequest
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-class TrainingError(PinnkitError):
-    """Training could not go on (non-finite loss); exit code 1, earlier checkpoints kept."""
 
 
 @dataclass
@@ -139,6 +136,7 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
         console.message(f"{run_dir}: all {len(stages)} stages are done; nothing to train "
                         "(raise a stage's steps or add a stage to train on)")
     stopped = False
+    guard = NanGuard(say=console.message)
     monitor.start(state.step)
     with StopRequest(stop_at, lambda: console.message(
             "pinnkit: stopping after this step (Ctrl-C again aborts)")) as stop:
@@ -147,6 +145,7 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
                 stage = stages[index]
                 if state.optimizer is None:
                     state.enter_stage(index, stage)
+                guard.keep(state)
                 console.stage(f"stage {index + 1}/{len(stages)} {stage.optimizer}",
                               stage.steps, state.stage_step)
                 converged = False
@@ -162,7 +161,11 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
                         break
                     prev = state.step
                     state.advance(taken)
-                    check_finite(state.step, closure)
+                    if not guard.healthy(state, closure.total):
+                        guard.recover(state, closure.terms, diagnose(
+                            state.model, engine, problem, state.points.sets))
+                        continue
+                    guard.keep(state)
                     if crossed(prev, state.step, log.every) or state.stage_step >= stage.steps:
                         record = monitor.record(state, closure)
                         folder.record(state, record, monitor.validation(record))
@@ -194,14 +197,6 @@ def resample_if_due(state: TrainState, cfg: PointsConfig, stage: StageConfig) ->
     every = cfg.resample_every
     if stage.optimizer == "adam" and every and state.step and state.step % every == 0:
         state.points.sample(state.step // every)
-
-
-def check_finite(step: int, closure: Closure) -> None:
-    if not math.isfinite(closure.total):
-        bad = [k for k, v in closure.terms.items() if not math.isfinite(v)]
-        raise TrainingError(f"the loss became non-finite at step {step} (terms: "
-                            f"{', '.join(bad) or 'total'}); the last checkpoint is kept. "
-                            "Fix: lower the learning rate")
 
 
 def finish(state: TrainState, closure: Closure, monitor: Monitor, folder: RunFolder,

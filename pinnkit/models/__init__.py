@@ -1,0 +1,1 @@
+"""Networks: the MLP with input normalisation, and the activation table."""

@@ -1,0 +1,1 @@
+"""Training: collocation points, losses, optimizers, the loop, checkpoints, torchrun."""

@@ -1,0 +1,118 @@
+"""NaN rollback, absurd learning rates, SIGTERM and kill -9 never cost a run."""
+
+import importlib
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import pinnkit
+from pinnkit.cli import main
+from pinnkit.train.guard import TrainingError
+
+# pinnkit.train is also the name of the train() function: import the module by its path
+trainer = importlib.import_module("pinnkit.train.trainer")
+
+
+def test_a_nan_is_rolled_back_and_training_goes_on(tiny_yaml, monkeypatch, capsys):
+    real = trainer.term_losses
+    calls = {"n": 0}
+
+    def poisoned(model, engine, problem, sets):
+        calls["n"] += 1
+        losses = real(model, engine, problem, sets)
+        if calls["n"] == 12:  # one bad evaluation, as an overflow would give
+            losses["heat"] = losses["heat"] * float("nan")
+        return losses
+
+    monkeypatch.setattr(trainer, "term_losses", poisoned)
+    run = pinnkit.train(tiny_yaml, run_dir=False, progress=True)
+    out = capsys.readouterr().out
+    assert "pinnkit: step 11: non-finite heat; heat: 64 of 64 points, at (x=" in out
+    assert "rolled back to step 10 with lr 0.005 (rollback 1 of 5)" in out
+    assert run.metrics["steps"] == 40
+    assert all(math.isfinite(v) for v in run.metrics["loss"].values())
+
+
+def test_nan_at_initialisation_is_refused_before_training(tiny_yaml, tmp_path, capsys):
+    code = main(["train", str(tiny_yaml), "--out", str(tmp_path / "r"), "--quiet",
+                 "--set", "equations.heat=u_t - alpha*u_xx + log(u - 100)"])
+    assert code == 2
+    assert "loss term 'heat' is nan at initialisation" in capsys.readouterr().err
+
+
+def test_nan_that_keeps_coming_back_stops_after_k_rollbacks(tiny_yaml, tmp_path, monkeypatch):
+    real = trainer.term_losses
+    calls = {"n": 0}
+
+    def poisoned(model, engine, problem, sets):
+        calls["n"] += 1
+        losses = real(model, engine, problem, sets)
+        if calls["n"] >= 12:
+            losses["walls"] = losses["walls"] * float("inf")
+        return losses
+
+    monkeypatch.setattr(trainer, "term_losses", poisoned)
+    with pytest.raises(TrainingError) as info:
+        pinnkit.train(tiny_yaml, run_dir=tmp_path / "r", progress=False,
+                      overrides=["logging.checkpoint_every=5"])
+    assert "non-finite walls" in str(info.value)
+    assert "stopped after 5 rollbacks" in str(info.value)
+    state = torch.load(tmp_path / "r" / "checkpoints" / "last.pt", weights_only=True)["state"]
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def test_absurd_learning_rate_recovers_or_stops_cleanly(tiny_yaml, tmp_path):
+    out = tmp_path / "r"
+    code = main(["train", str(tiny_yaml), "--out", str(out), "--quiet",
+                 "--set", "training.stages.0.lr=10", "--set", "training.stages.0.steps=60"])
+    assert code in (0, 1)
+    state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)["state"]
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+    assert main(["eval", str(out)]) == 0
+
+
+def long_run(tiny_yaml, out):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "pinnkit", "train", str(tiny_yaml), "--out", str(out), "--quiet",
+         "--set", "training.stages.0.steps=100000", "--set", "logging.checkpoint_every=5"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def wait_for(path, proc, seconds=180):
+    end = time.time() + seconds
+    while time.time() < end and not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    assert path.exists()
+    time.sleep(1.0)  # a few more steps, so the kill lands mid-run
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_signals_leave_a_resumable_run(tiny_yaml, tmp_path, sig):
+    out = tmp_path / "r"
+    proc = long_run(tiny_yaml, out)
+    try:
+        wait_for(out / "checkpoints" / "last.pt", proc)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 130 and "Traceback" not in err
+    state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)["state"]
+    assert state["step"] >= 5
+    done = subprocess.run([sys.executable, "-m", "pinnkit", "train", str(out), "--resume",
+                           "--quiet", "--set", f"training.stages.0.steps={state['step'] + 5}"],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    resumed = torch.load(out / "checkpoints" / "last.pt", weights_only=True)["state"]
+    assert resumed["step"] > state["step"]
+    assert not list((out / "checkpoints").glob("*.tmp"))  # a killed write's temp file is swept
