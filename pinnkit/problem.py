@@ -377,7 +377,7 @@ def _selector(text: Any, key: str, inputs: tuple[str, ...], constants: dict[str,
         raise _expr_error(exc, key, cfg) from None
     try:
         with np.errstate(all="ignore"):
-            shape.sample_boundary(8, get_sampler("sobol"), 0, selector)
+            shape.sample_boundary(8, get_sampler("uniform"), 0, selector)
     except PinnkitError:
         raise ConfigError(key, f"'{text}' picks no point on the boundary of {shape!r}",
                           "a selector that holds on part of the boundary",

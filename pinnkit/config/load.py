@@ -22,8 +22,8 @@ _FLOW = re.compile(r"[\[\]{}]")
 def read_yaml(text: str, source: str = "<string>") -> tuple[Any, Lines]:
     """Parse YAML text into plain Python data plus {dotted key path: 1-based line}."""
     try:
-        _check_depth(text, source)
-        loader = yaml.SafeLoader(text)
+        _check_flow_depth(text, source)
+        loader = _Loader(text, source)
         try:
             node = loader.get_single_node()
             lines: Lines = {}
@@ -48,34 +48,48 @@ def read_yaml(text: str, source: str = "<string>") -> tuple[Any, Lines]:
     return data, lines
 
 
-def _check_depth(text: str, source: str | None, key: str = "") -> None:
-    """Refuse deep nesting from the event stream, before PyYAML's recursive composer sees it.
+def _too_deep(key: str, line: int, source: str | None) -> ConfigError:
+    """``key`` is the path of a ``--set`` value (then the line is 0, "from --set")."""
+    return ConfigError(key, f"mappings and lists nested more than {MAX_DEPTH} deep",
+                       "a config nested a few levels deep",
+                       "flatten the structure; see configs/heat.yaml", 0 if key else line,
+                       source)
 
-    PyYAML composes nodes recursively and scans flow collections in time quadratic in
-    their depth, so ``[[[[...]]]]`` thousands deep would take seconds and then overflow
-    the stack; the event parser is iterative and stops at the first level too deep.
-    ``key`` is the path of a ``--set`` value (then the line is 0, "from --set").
+
+def _check_flow_depth(text: str, source: str | None, key: str = "") -> None:
+    """Refuse ``[[[[...`` nested too deep before PyYAML scans it.
+
+    PyYAML's scanner reads a whole run of opening brackets before the parser sees the
+    first one, in time quadratic in their number (3000 took 5 s), so counting brackets
+    in the text is the only early way out; brackets in strings or comments count too,
+    which only matters past 32 of them.
     """
-    def too_deep(line: int) -> ConfigError:
-        return ConfigError(key, f"mappings and lists nested more than {MAX_DEPTH} deep",
-                           "a config nested a few levels deep",
-                           "flatten the structure; see configs/heat.yaml",
-                           0 if key else line, source)
-
-    # flow brackets first: the scanner reads a whole [[[... run before the parser sees it
     depth = 0
     for m in _FLOW.finditer(text):
         depth = depth + 1 if m.group() in "[{" else max(depth - 1, 0)
         if depth > MAX_DEPTH:
-            raise too_deep(text.count("\n", 0, m.start()) + 1)
-    depth = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise too_deep(event.start_mark.line + 1)
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            depth -= 1
+            raise _too_deep(key, text.count("\n", 0, m.start()) + 1, source)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses block nesting deeper than MAX_DEPTH.
+
+    PyYAML composes nodes recursively, so deep enough nesting would overflow the stack.
+    """
+
+    def __init__(self, text: str, source: str) -> None:
+        super().__init__(text)
+        self.source, self.depth = source, 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        step = int(self.check_event(yaml.MappingStartEvent, yaml.SequenceStartEvent))
+        self.depth += step
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _too_deep("", self.peek_event().start_mark.line + 1, self.source)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= step
 
 
 def _convert(node: yaml.Node, path: str, lines: Lines, loader: yaml.SafeLoader, source: str,
@@ -164,7 +178,7 @@ def apply_overrides(data: dict[str, Any], lines: Lines, overrides: Sequence[str]
         path, raw = item.split("=", 1)
         keys = path.strip().split(".")
         try:
-            _check_depth(raw, None, path)
+            _check_flow_depth(raw, None, path)
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw  # not YAML: keep the text, the schema says whether text fits

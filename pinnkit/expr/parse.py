@@ -87,7 +87,11 @@ class _Converter:
     def _Constant(self, node: ast.Constant) -> t.Node:
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise self.fail(node, f"{node.value!r} is not a number", _allowed(self.selector))
-        return t.Num(float(node.value))
+        try:
+            return t.Num(float(node.value))
+        except OverflowError:  # an integer literal past 1.8e308
+            raise self.fail(node, "number too large for a float",
+                            "write it in scientific notation within 1e308") from None
 
     def _Name(self, node: ast.Name) -> t.Node:
         name, ns = node.id, self.ns
