@@ -90,3 +90,29 @@ def test_corpus_is_large_and_every_case_says_what_it_expects(reliability):
     located = [c for c in CASES if any("(line " in f or "--set" in f for f in c.expect)]
     assert len(located) >= 0.8 * len(CASES)  # most fragments pin the key's line
     reliability["bad-input corpus cases"] = len(CASES)
+
+
+HEAT = (Path(__file__).resolve().parents[1] / "configs" / "heat.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ("walls:   {on: x == 0 or x == 1", "walls:   {on: x == 0 or x == L"),  # a constant
+        ("weights: {initial: 10}", "weights: {initial: 0}"),  # 0 switches a term off
+        ("seed: 0", "seed: 0\n  device: cpu"),
+        ("resample_every: 100}", "resample_every: 0, chunk: 0}"),
+        ("# 1-D heat", "\ufeff# 1-D heat"),  # a byte-order mark
+        ("model: {width: 32", "model: {<<: {depth: 3}, width: 32"),  # a YAML merge key
+        ("domain: {x: [0, 1], t: [0, 1]}", "domain: {x: &unit [0, 1], t: *unit}"),  # alias
+        ("stages:\n", "stages: # the optimizer [[[[{{{{ stages\n"),
+    ],
+)
+def test_valid_neighbours_of_corpus_cases_still_pass(tmp_path, capsys, old, new):
+    """The guards above must not refuse what is merely unusual."""
+    assert old in HEAT
+    text = HEAT.replace(old, new).replace("constants: {alpha: 0.1}",
+                                          "constants: {alpha: 0.1, L: 1}")
+    path = tmp_path / "ok.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert main(["check", str(path)]) == 0, capsys.readouterr().err

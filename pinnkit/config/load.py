@@ -103,25 +103,38 @@ def _convert(node: yaml.Node, path: str, lines: Lines, loader: yaml.SafeLoader, 
                           "write the values out instead of nesting &anchors and *aliases",
                           node.start_mark.line + 1, source)
     if isinstance(node, yaml.MappingNode):
-        out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            # keys are names: take the text, so YAML 1.1 does not turn `on:` into True
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise ConfigError(path, "a key is a list or mapping", "names as keys",
-                                  "write a plain name before the ':'",
-                                  key_node.start_mark.line + 1, source)
-            key = str(key_node.value)
-            sub = f"{path}.{key}" if path else key
-            if key in out:
-                raise ConfigError(sub, "appears twice", "each key once",
-                                  "remove one of them", key_node.start_mark.line + 1, source)
-            lines[sub] = key_node.start_mark.line + 1
-            out[key] = _convert(value_node, sub, lines, loader, source, budget)
-        return out
+        return _mapping(node, path, lines, loader, source, budget)
     if isinstance(node, yaml.SequenceNode):
         return [_convert(v, f"{path}.{i}" if path else str(i), lines, loader, source, budget)
                 for i, v in enumerate(node.value)]
     return loader.construct_object(node, deep=True)
+
+
+def _mapping(node: yaml.MappingNode, path: str, lines: Lines, loader: yaml.SafeLoader,
+             source: str, budget: list[int]) -> dict[str, Any]:
+    # YAML merge keys (`model: {<<: *defaults, width: 32}`) come first after flattening;
+    # a key written out may override a merged one, but not another key written out
+    own = sum(k.tag != "tag:yaml.org,2002:merge" for k, _ in node.value)
+    loader.flatten_mapping(node)
+    merged = len(node.value) - own
+    out: dict[str, Any] = {}
+    written: set[str] = set()
+    for i, (key_node, value_node) in enumerate(node.value):
+        # keys are names: take the text, so YAML 1.1 does not turn `on:` into True
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise ConfigError(path, "a key is a list or mapping", "names as keys",
+                              "write a plain name before the ':'",
+                              key_node.start_mark.line + 1, source)
+        key = str(key_node.value)
+        sub = f"{path}.{key}" if path else key
+        if key in written:
+            raise ConfigError(sub, "appears twice", "each key once",
+                              "remove one of them", key_node.start_mark.line + 1, source)
+        if i >= merged:
+            written.add(key)
+        lines[sub] = key_node.start_mark.line + 1
+        out[key] = _convert(value_node, sub, lines, loader, source, budget)
+    return out
 
 
 def read_file(path: str | Path) -> tuple[Any, Lines]:
