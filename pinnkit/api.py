@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -10,7 +11,9 @@ from typing import Any
 
 from .checks import Report, report_from_error, run_checks
 from .config import Config, StageConfig, config_from_data, load_config, located
-from .errors import CheckWarning, ConfigError, PinnkitError
+from .errors import CheckWarning, ConfigError, PinnkitError, did_you_mean
+from .geometry import get_sampler
+from .models.activations import get_activation
 from .problem import PROBLEM_KEYS, CompiledProblem, Problem, compile_problem, problem_from_config
 from .train.losses import SampleLosses
 from .train.trainer import DTYPES, Run, build_model, fit
@@ -31,12 +34,30 @@ def resolve(target: str | Path | Problem, overrides: Sequence[str] = (),
             if key in cfg.given:
                 raise ValueError(f"config key '{key}' belongs on the Problem when training a "
                                  "Problem object")
+        _check_names(cfg)
         return compile_problem(problem, cfg), cfg
     cfg = load_config(target, overrides)
     try:
+        _check_names(cfg)
         return compile_problem(problem_from_config(cfg), cfg), cfg
     except ConfigError as exc:
         raise located(exc, cfg) from None
+
+
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def _check_names(cfg: Config) -> None:
+    """Names that map to code past the config layer, checked before any compute is spent."""
+    get_activation(cfg.model.activation, line=cfg.lines.get("model.activation"))
+    get_sampler(cfg.training.points.sampler, line=cfg.lines.get("training.points.sampler"))
+    device = cfg.training.device
+    if not DEVICE.fullmatch(device):
+        kinds = ["auto", "cpu", "cuda", "mps"]
+        raise ConfigError("training.device", f"'{device}' is not a device"
+                          f"{did_you_mean(device, kinds)}", "auto, cpu, cuda, cuda:N or mps",
+                          "use device: auto (cuda when available, else cpu)",
+                          cfg.lines.get("training.device"))
 
 
 def run_folder(cfg: Config, resume: bool = False, overwrite: bool = False) -> Path:

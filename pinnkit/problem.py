@@ -199,7 +199,9 @@ def load_problem_class(spec: str, base_dir: Path | None = None, line: int | None
                           "check the path", line)
     mod_name = f"pinnkit_user_problem_{abs(hash(str(path.resolve())))}"
     module_spec = importlib.util.spec_from_file_location(mod_name, path)
-    assert module_spec is not None and module_spec.loader is not None
+    if module_spec is None or module_spec.loader is None:  # not a .py file
+        raise ConfigError("problem", f"'{path}' is not a Python file", "FILE.py:ClassName",
+                          "point problem: at a .py file", line)
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[mod_name] = module
     try:
@@ -214,14 +216,28 @@ def load_problem_class(spec: str, base_dir: Path | None = None, line: int | None
                  issubclass(v, Problem) and v is not Problem]
         raise ConfigError("problem", f"'{cls_name}' is not a Problem subclass in '{path}'"
                           f"{did_you_mean(cls_name, names)}",
-                          "one of: " + (", ".join(names) or "(none found)"), "", line)
+                          "one of: " + (", ".join(names) or "(none found)"),
+                          "name a class defined as `class Name(pinnkit.Problem):` in that file",
+                          line)
     return cls
+
+
+def _instantiate(cls: type[Problem], line: int | None) -> Problem:
+    """``cls()``; a constructor that needs arguments or raises is reported as the user's."""
+    try:
+        return cls()
+    except Exception as exc:  # the user's constructor may raise anything; report it as theirs
+        raise ConfigError("problem", f"{cls.__name__}() raised {type(exc).__name__}: {exc}",
+                          "a Problem class that can be created without arguments",
+                          "give every constructor argument a default, or set values with "
+                          "constants: in the YAML", line) from None
 
 
 def problem_from_config(cfg: Config) -> Problem:
     """The config's Problem: its ``problem:`` class (or an empty one) with YAML keys on top."""
     base = Path(cfg.source).parent if cfg.source and not cfg.source.startswith("<") else None
-    problem = load_problem_class(cfg.problem, base, cfg.lines.get("problem"))() \
+    line = cfg.lines.get("problem")
+    problem = _instantiate(load_problem_class(cfg.problem, base, line), line) \
         if cfg.problem else Problem()
     for key in ("inputs", "outputs", "domain", "exact"):
         if key in cfg.given:
@@ -238,11 +254,21 @@ def _cfg_line(cfg: Config | None, key: str) -> int | None:
 
 def _expr_error(exc: ExprError, key: str, cfg: Config | None) -> ConfigError:
     where = f" (column {exc.column + 1})" if exc.column is not None else ""
-    return ConfigError(key, f"{exc.message}{where} in '{exc.text}'", "", exc.fix,
+    if key.endswith(".on"):
+        expected = "a selector: comparisons of inputs joined by and/or, or 'boundary'"
+    elif key.startswith("exact"):
+        expected = "an expression of the inputs and constants"
+    else:
+        expected = "an expression of inputs, fields, their derivatives and constants"
+    return ConfigError(key, f"{exc.message}{where} in '{exc.text}'", expected, exc.fix,
                        _cfg_line(cfg, key), cfg.source if cfg else None)
 
 
 def _names(value: Any, key: str, cfg: Config | None) -> tuple[str, ...]:
+    if not isinstance(value, (str, tuple, list)) and value is not None:
+        raise ConfigError(key, f"found {type(value).__name__} {value!r}",
+                          "a list of names such as ('x', 't')", f"write {key} = ('x', 't')",
+                          _cfg_line(cfg, key))
     names = (value,) if isinstance(value, str) else tuple(value or ())
     if not names:
         raise ConfigError(key, "is empty", "a list of names such as [x, t]",
@@ -337,7 +363,7 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
     if clash:
         raise ConfigError("outputs", f"'{clash.pop()}' is both an input and an output",
                           "distinct names", "rename one of them", _cfg_line(cfg, "outputs"))
-    constants = {k: float(v) for k, v in dict(problem.constants).items()}
+    constants = _constants(problem.constants, cfg)
     if problem.domain is None:
         raise ConfigError("domain", "is missing", "bounds for each input",
                           "add e.g. domain: {" + ", ".join(f"{n}: [0, 1]" for n in inputs) + "}")
@@ -355,6 +381,8 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
     if not problem.equations and not problem.objective:
         raise ConfigError("equations", "is empty", "at least one residual (or an objective term)",
                           "add equations: {pde: <expression>}", _cfg_line(cfg, "equations"))
+    _mapping(problem.equations, "equations", cfg)
+    _mapping(problem.conditions, "conditions", cfg)
     for name, value in problem.equations.items():
         key = f"equations.{name}"
         fn, needs, text = _residual(value, key, ns, problem, cfg)
@@ -363,17 +391,20 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
         key = f"conditions.{name}"
         on, residual, weight = _condition_parts(value, key, cfg)
         try:
-            selector = parse_selector(on, inputs, tuple(constants), shape.part_names())
+            selector = parse_selector(on, inputs, constants, shape.part_names())
         except ExprError as exc:
             raise _expr_error(exc, f"{key}.on", cfg) from None
         require_selected(shape, selector, f"{key}.on", _cfg_line(cfg, f"{key}.on") or
                          _cfg_line(cfg, key), cfg.source if cfg else None)
         fn, needs, text = _residual(residual, f"{key}.residual", boundary_ns, problem, cfg)
         w = weight if weight is not None else weights.get(name, 1.0)
+        _check_weight(w, f"{key}.weight" if weight is not None else f"training.weights.{name}",
+                      cfg)
         terms.append(Term(name, "condition", key, fn, needs, selector, float(w), text))
     terms += _objective_terms(problem, ns, weights, cfg)
     names = [t.name for t in terms]
     for w in weights:
+        _check_weight(weights[w], f"training.weights.{w}", cfg)
         if w not in names:
             raise ConfigError(f"training.weights.{w}", f"no loss term is called '{w}'"
                               f"{did_you_mean(w, names)}", "one of: " + ", ".join(names),
@@ -382,6 +413,33 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
     exact = _compile_exact(problem, inputs, outputs, constants, cfg)
     name = cfg.name if cfg else type(problem).__name__.lower()
     return CompiledProblem(name, inputs, outputs, shape, constants, tuple(terms), exact, problem)
+
+
+def _constants(value: Any, cfg: Config | None) -> dict[str, float]:
+    _mapping(value, "constants", cfg)
+    out = {}
+    for k, v in dict(value).items():
+        try:
+            out[str(k)] = float(v)
+        except (TypeError, ValueError):
+            raise ConfigError(f"constants.{k}", f"found {type(v).__name__} {v!r}", "a number",
+                              f"write {k}: 1.0", _cfg_line(cfg, f"constants.{k}")) from None
+    return out
+
+
+def _mapping(value: Any, key: str, cfg: Config | None) -> None:
+    """A Problem class may set anything; its equations, conditions, constants must be dicts."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(key, f"found {type(value).__name__} {value!r}",
+                          "a mapping of names to values", f"write {key} = {{'name': ...}}",
+                          _cfg_line(cfg, key))
+
+
+def _check_weight(weight: float, key: str, cfg: Config | None) -> None:
+    # a negative weight rewards a large residual: the loss has no minimum
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
+        raise ConfigError(key, f"found {weight!r}", "a weight >= 0",
+                          "use a positive weight (0 switches the term off)", _cfg_line(cfg, key))
 
 
 def _compile_exact(problem: Problem, inputs: tuple[str, ...], outputs: tuple[str, ...],

@@ -39,3 +39,26 @@ def tiny_yaml(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY)
     return path
+
+
+# Counters the reliability tests fill in (bad-input corpus cases, fuzz examples run); the
+# session prints them at the end so the README's numbers come from a real run.
+RELIABILITY = pytest.StashKey[dict]()
+
+
+def pytest_configure(config):
+    config.stash[RELIABILITY] = {}
+
+
+@pytest.fixture(scope="session")
+def reliability(request):
+    """A dict of name -> count, printed in the 'reliability' section of the summary."""
+    return request.config.stash[RELIABILITY]
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    stats = config.stash.get(RELIABILITY, {})
+    if stats:
+        terminalreporter.write_sep("-", "reliability")
+        for name, count in stats.items():
+            terminalreporter.write_line(f"{name}: {count}")

@@ -28,6 +28,10 @@ def config_from_data(data: Any, lines: dict[str, int] | None = None, source: str
                      overrides: Sequence[str] = ()) -> Config:
     """Validate plain data (as read from YAML) into a ``Config``."""
     lines = dict(lines or {})
+    if data is None and source and not source.startswith("<"):
+        raise ConfigError("", "the file is empty (or holds only comments)",
+                          "a YAML mapping with keys such as inputs, outputs, equations",
+                          "start from configs/heat.yaml", None, source)
     if data is None:
         data = {}
     if not isinstance(data, dict):

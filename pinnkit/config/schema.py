@@ -19,8 +19,9 @@ Lines = dict[str, int]
 
 
 def _f(default: Any = dataclasses.MISSING, *, choices: tuple[str, ...] = (), positive: bool = False,
-       factory: Any = None) -> Any:
-    meta = {"choices": choices, "positive": positive}
+       factory: Any = None, nonnegative: bool = False, nonempty: bool = False) -> Any:
+    meta = {"choices": choices, "positive": positive, "nonnegative": nonnegative,
+            "nonempty": nonempty}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -47,7 +48,8 @@ class PointsConfig:
     domain: int = _f(8192, positive=True)   # interior collocation points
     boundary: int = _f(1024, positive=True)  # points per boundary condition
     sampler: str = "sobol"                  # sobol or uniform
-    resample_every: int = 100               # draw fresh points every N steps; 0 keeps them
+    resample_every: int = _f(100, nonnegative=True)  # draw fresh points every N steps; 0 keeps them
+    chunk: int = _f(0, nonnegative=True)    # residuals on N points at a time (less memory); 0: all
 
 
 @dataclass(frozen=True)
@@ -62,10 +64,11 @@ class StageConfig:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    seed: int = 0                           # seeds the network and the samplers
+    seed: int = _f(0, nonnegative=True)     # seeds the network and the samplers
     device: str = "auto"                    # auto: cuda when available, else cpu
     points: PointsConfig = _f(factory=PointsConfig)  # collocation points
-    stages: tuple[StageConfig, ...] = _f(factory=lambda: (StageConfig(),))  # run in order
+    stages: tuple[StageConfig, ...] = _f(factory=lambda: (StageConfig(),),
+                                         nonempty=True)  # run in order
     weights: dict[str, float] = _f(factory=dict)  # weight per loss term name; default 1
     compile: str = _f("auto", choices=("auto", "true", "false"))  # torch.compile the loss;
     # auto: only for runs of >= 2000 steps, where the compile time is repaid
@@ -133,8 +136,7 @@ def build(cls: type, data: Any, lines: Lines, path: str = "", source: str = "") 
         sub = f"{path}.{key}" if path else key
         if key not in fields:
             raise ConfigError(sub, f"unknown key '{key}'{did_you_mean(key, fields)}",
-                              one_of(fields), "fix the spelling or remove the key",
-                              lines.get(sub), source)
+                              one_of(fields), _unknown_key_fix(key), lines.get(sub), source)
         f = fields[key]
         kwargs[key] = _value(hints[key], value, sub, lines, source, f.metadata)
     return cls(**kwargs)
@@ -159,6 +161,9 @@ def _value(tp: Any, value: Any, path: str, lines: Lines, source: str,
         if not isinstance(value, list):
             raise ConfigError(path, f"found {_kind(value)} {_short(value)}", "a list",
                               "write it as [a, b, ...]", line, source)
+        if meta.get("nonempty") and not value:
+            raise ConfigError(path, "is an empty list", "at least one entry",
+                              _example_entry(args[0], path), line, source)
         return tuple(_value(args[0], v, f"{path}.{i}", lines, source, {})
                      for i, v in enumerate(value))
     if origin is dict:
@@ -176,7 +181,8 @@ def _scalar(tp: type, value: Any, path: str, line: int | None, source: str,
             meta: typing.Mapping[str, Any]) -> Any:
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(path, f"found {_short(value)}", "true or false", "", line, source)
+            raise ConfigError(path, f"found {_short(value)}", "true or false",
+                              "write true or false", line, source)
         return value
     if tp in (int, float):
         if isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string
@@ -189,7 +195,8 @@ def _scalar(tp: type, value: Any, path: str, line: int | None, source: str,
             raise ConfigError(path, f"found {_kind(value)} {_short(value)}",
                               f"a number ({tp.__name__})", "write a plain number", line, source)
         if value != value or value in (float("inf"), float("-inf")):
-            raise ConfigError(path, f"found {value}", "a finite number", "", line, source)
+            raise ConfigError(path, f"found {value}", "a finite number",
+                              "write a finite number such as 1.0", line, source)
         if tp is int:
             if float(value) != int(value):
                 raise ConfigError(path, f"found {value}", "a whole number",
@@ -198,6 +205,9 @@ def _scalar(tp: type, value: Any, path: str, line: int | None, source: str,
         if meta.get("positive") and value <= 0:
             raise ConfigError(path, f"found {value}", "a positive number",
                               "use a value greater than 0", line, source)
+        if meta.get("nonnegative") and value < 0:
+            raise ConfigError(path, f"found {value}", "a number >= 0",
+                              "use 0 or a positive value", line, source)
         return tp(value)
     if tp is str:
         if isinstance(value, bool) and {"true", "false"} <= set(meta.get("choices") or ()):
@@ -224,6 +234,25 @@ def _short(v: Any) -> str:
     return s if len(s) <= 60 else s[:57] + "..."
 
 
+def _unknown_key_fix(key: str) -> str:
+    # `{on: t == 0, residual: u - f(x, t)}`: YAML splits the expression at the comma, so
+    # the user sees a "key" such as `t)`; the real fix is quoting, not spelling
+    if any(c in key for c in "()*+/") or " " in key.strip():
+        return ("an expression with a comma inside {...} must be quoted, e.g. "
+                "residual: 'u - sin(pi*x)'")
+    return "fix the spelling or remove the key"
+
+
+def _example_entry(tp: Any, path: str) -> str:
+    if dataclasses.is_dataclass(tp):
+        return f"add one, e.g. {path}: [{_fields_example(tp)}]"
+    return f"add an entry to {path}"
+
+
 def _example(cls: type) -> str:
+    return "write it as " + _fields_example(cls)
+
+
+def _fields_example(cls: type) -> str:
     names = [f.name for f in dataclasses.fields(cls) if not f.metadata.get("internal")][:2]
-    return "write it as {" + ", ".join(f"{n}: ..." for n in names) + "}"
+    return "{" + ", ".join(f"{n}: ..." for n in names) + "}"

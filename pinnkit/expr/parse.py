@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from dataclasses import dataclass, field
 
 from ..errors import ExprError, did_you_mean
@@ -47,7 +48,8 @@ def parse(text: str, ns: Namespace, *, selector: bool = False) -> t.Node:
     if not isinstance(text, str):
         raise ExprError(str(text), f"expected an expression string, found {type(text).__name__}")
     if len(text) > MAX_LENGTH:
-        raise ExprError(text[:40] + "...", f"expression longer than {MAX_LENGTH} characters")
+        raise ExprError(text[:40] + "...", f"expression longer than {MAX_LENGTH} characters",
+                        fix="name repeated parts as constants, or split the residual")
     source = text.strip()
     if not source:
         raise ExprError(text, "empty expression", fix="write an expression such as 'u_t - u_xx'")
@@ -58,9 +60,13 @@ def parse(text: str, ns: Namespace, *, selector: bool = False) -> t.Node:
         hint = "check for unbalanced parentheses or a missing operator"
         if "^" in source:
             hint = "write powers as '**', not '^'"
+        elif re.search(r"(?<![=!<>])=(?!=)", source):
+            hint = "compare with '==', not '='" if selector else \
+                "write a residual that vanishes, e.g. 'u - 1' rather than 'u = 1'"
         raise ExprError(source, f"syntax error ({exc.msg})", col, hint) from None
     except (ValueError, RecursionError, MemoryError):
-        raise ExprError(source, "cannot be parsed", None) from None
+        raise ExprError(source, "cannot be parsed (nested too deeply or holds a NUL "
+                        "character)", None, "write a plain expression") from None
     try:
         return _Converter(source, ns, selector).convert(root.body)
     except RecursionError:
@@ -84,7 +90,11 @@ class _Converter:
     def _Constant(self, node: ast.Constant) -> t.Node:
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise self.fail(node, f"{node.value!r} is not a number", _allowed(self.selector))
-        return t.Num(float(node.value))
+        try:
+            return t.Num(float(node.value))
+        except OverflowError:  # an integer literal past 1.8e308
+            raise self.fail(node, "number too large for a float",
+                            "write it in scientific notation within 1e308") from None
 
     def _Name(self, node: ast.Name) -> t.Node:
         name, ns = node.id, self.ns
@@ -111,9 +121,13 @@ class _Converter:
         if name in t.FUNCTIONS:
             raise self.fail(node, f"'{name}' is a function", f"call it: {name}(...)")
         known = ns.known() + (list(ns.parts) if self.selector else [])
+        head, _, tail = name.partition("_")
+        if ns.outputs and tail and all(c in ns.inputs for c in tail):
+            raise self.fail(node, f"'{name}' reads like a derivative of '{head}', which is not "
+                                  f"an output{did_you_mean(head, ns.outputs)}",
+                            "outputs are " + ", ".join(ns.outputs))
         raise self.fail(node, f"unknown name '{name}'{did_you_mean(name, known)}",
-                        "use an input (" + ", ".join(ns.inputs) + "), a field ("
-                        + ", ".join(ns.outputs) + "), a constant or a parameter")
+                        _known_names(ns, self.selector))
 
     def _UnaryOp(self, node: ast.UnaryOp) -> t.Node:
         if isinstance(node.op, ast.USub):
@@ -138,7 +152,8 @@ class _Converter:
                             "use one of " + ", ".join(t.FUNCTIONS[:-1]) + " or d(...)")
         name = node.func.id
         if node.keywords:
-            raise self.fail(node, f"{name}() takes no keyword arguments")
+            raise self.fail(node, f"{name}() takes no keyword arguments",
+                            f"pass the argument by position: {name}(...)")
         if name == "d":
             return self._derivative(node)
         if name not in t.FUNCTIONS:
@@ -146,7 +161,8 @@ class _Converter:
                                   f"{did_you_mean(name, [*t.FUNCTIONS, 'd'])}",
                             "use one of " + ", ".join(t.FUNCTIONS[:-1]) + " or d(...)")
         if len(node.args) != 1:
-            raise self.fail(node, f"{name}() takes exactly one argument, found {len(node.args)}")
+            raise self.fail(node, f"{name}() takes exactly one argument, found {len(node.args)}",
+                            f"write e.g. {name}(pi*x); combine several inputs inside it")
         return t.Call(name, self.convert(node.args[0]))
 
     def _derivative(self, node: ast.Call) -> t.Node:
@@ -182,6 +198,16 @@ class _Converter:
             raise self.fail(node, "'and'/'or' are only allowed in 'on:' selectors")
         op = "and" if isinstance(node.op, ast.And) else "or"
         return t.Logic(op, tuple(self.convert(v) for v in node.values))
+
+
+def _known_names(ns: Namespace, selector: bool) -> str:
+    """'use an input (x, t), a field (u) or a constant (alpha)', leaving out empty kinds."""
+    kinds = [("an input", ns.inputs), ("a field", ns.outputs), ("a constant", ns.constants),
+             ("a parameter", ns.parameters), ("a boundary part", ns.parts if selector else ())]
+    shown = [f"{k} ({', '.join(v)})" for k, v in kinds if v]
+    if len(shown) > 1:
+        return "use " + ", ".join(shown[:-1]) + " or " + shown[-1]
+    return "use " + (shown[0] if shown else "numbers")
 
 
 def _allowed(selector: bool) -> str:

@@ -10,7 +10,7 @@ produced by floating-point arithmetic. Selectors may also read the outward norma
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,18 +28,21 @@ _NUMPY_FUNCS = {"sin": np.sin, "cos": np.cos, "tan": np.tan, "exp": np.exp, "log
 class Selector:
     text: str
     tree: t.Node
+    constants: Mapping[str, float] = field(default_factory=dict)  # values of named constants
 
     def __call__(self, columns: Mapping[str, np.ndarray], parts: Mapping[str, np.ndarray],
                  tol: float) -> np.ndarray:
         n = len(next(iter(columns.values())))
-        out = _eval(self.tree, columns, parts, tol)
+        out = _eval(self.tree, {**self.constants, **columns}, parts, tol)
         return np.broadcast_to(np.asarray(out, dtype=bool), (n,))
 
 
-def parse_selector(text: str, inputs: Sequence[str], constants: Sequence[str],
-                   parts: Sequence[str]) -> Selector:
+def parse_selector(text: str, inputs: Sequence[str],
+                   constants: Sequence[str] | Mapping[str, float], parts: Sequence[str]
+                   ) -> Selector:
+    """Parse an ``on:`` selector; give ``constants`` as a mapping to allow ``x == L``."""
     ns = Namespace(tuple(inputs), (), tuple(constants),
-                   symbols=tuple(normal_names(inputs, constants)), parts=tuple(parts))
+                   symbols=tuple(normal_names(inputs, tuple(constants))), parts=tuple(parts))
     try:
         node = parse(str(text), ns, selector=True)
     except ExprError as exc:
@@ -53,7 +56,9 @@ def parse_selector(text: str, inputs: Sequence[str], constants: Sequence[str],
     ):
         raise ExprError(str(text), "a selector must be a comparison or a boundary part",
                         fix="write e.g. 'x == 0', 'x == 0 or x == 1', or 'boundary'")
-    return Selector(str(text), node)
+    values = {k: float(v) for k, v in constants.items()} if isinstance(constants, Mapping) \
+        else {}
+    return Selector(str(text), node, values)
 
 
 def _eval(node: t.Node, cols: Mapping[str, np.ndarray], parts: Mapping[str, np.ndarray],

@@ -245,9 +245,11 @@ class Box(Shape):
         self.lower = np.asarray(lower, dtype=np.float64)
         self.upper = np.asarray(upper, dtype=np.float64)
         for name_, lo, hi in zip(self.names, self.lower, self.upper, strict=True):
-            if not (np.isfinite(lo) and np.isfinite(hi)):
-                raise ConfigError(f"domain.{name_}", f"bounds [{lo}, {hi}] are not finite",
-                                  "two finite numbers [low, high]")
+            if not (np.isfinite(lo) and np.isfinite(hi) and np.isfinite(hi - lo)):
+                raise ConfigError(f"domain.{name_}", f"bounds [{lo:g}, {hi:g}] are not finite "
+                                  "or too far apart", "two finite numbers [low, high]",
+                                  "truncate an unbounded domain to a finite interval, "
+                                  "e.g. [-10, 10]")
             if hi <= lo:
                 raise ConfigError(f"domain.{name_}", f"bounds [{lo:g}, {hi:g}] are empty or "
                                   "reversed", "low < high", f"write [{min(lo, hi):g}, "
