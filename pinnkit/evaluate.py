@@ -79,9 +79,12 @@ class TrainedModel:
             values = field_derivatives(self.model, x, exprs, self.inputs, self.outputs) \
                 if exprs else {}
         except ExprError as exc:
-            raise PinnkitError(f"--fields: {exc}. Fix: name fields, derivatives such as "
-                               f"{self.outputs[0]}_{self.inputs[0]}, expressions of them, or "
-                               f"a residual: {', '.join(terms)}") from None
+            hint = (f"name fields, derivatives such as {self.outputs[0]}_{self.inputs[0]}, "
+                    f"expressions of them, or a residual: {', '.join(terms)}")
+            fix = f"{exc.fix}; or {hint}" if exc.fix else hint
+            where = f" at column {exc.column + 1}" if exc.column is not None else ""
+            raise PinnkitError(f"--fields: {exc.message}{where} in '{exc.text}'. Fix: {fix}"
+                               ) from None
         wanted = [terms[n] for n in names if n in terms]
         if wanted:
             engine = make_engine("autograd", self.model)

@@ -58,14 +58,14 @@ def test_resume_after_a_crash_continues_from_the_periodic_checkpoint(
 
     problem, cfg = resolve(write_config(tmp_path))
     folder = tmp_path / "run"
-    real_check = trainer.check_finite
+    real_keep = trainer.NanGuard.keep
 
-    def crash_at_70(step: int, closure: trainer.Closure) -> None:
-        if step >= 70:
+    def crash_at_70(guard: trainer.NanGuard, state) -> None:  # runs after every good step
+        if state.step >= 70:
             raise RuntimeError("simulated crash")
-        real_check(step, closure)
+        real_keep(guard, state)
 
-    monkeypatch.setattr(trainer, "check_finite", crash_at_70)
+    monkeypatch.setattr(trainer.NanGuard, "keep", crash_at_70)
     with pytest.raises(RuntimeError, match="simulated crash"):
         trainer.fit(problem, cfg, folder, progress=False)
     monkeypatch.undo()

@@ -167,7 +167,9 @@ def test_eval_errors_name_the_fix(run: Path, tmp_path: Path, capsys: pytest.Capt
         assert all(e in err for e in expected) and "Traceback" not in err, err
     (tmp_path / "q.csv").write_text("x,t\n0.5,0.5\n")
     assert main(["eval", str(run), "--points", str(tmp_path / "q.csv"), "--fields", "u,w_x"]) == 2
-    assert "unknown name 'w_x'" in capsys.readouterr().err.replace('"', "'")
+    err = capsys.readouterr().err.replace('"', "'")
+    assert "--fields: 'w_x' reads like a derivative of 'w', which is not an output" in err
+    assert err.count("Fix:") == 1
     assert main(["eval", str(tmp_path)]) == 2
     assert "is not a run folder: it has no config.yaml" in capsys.readouterr().err
 
