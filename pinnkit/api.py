@@ -24,7 +24,7 @@ def resolve(target: str | Path | Problem, overrides: Sequence[str] = (),
             cfg = config_from_data(data, {}, "<python>", overrides)
         problem = target
         for key in ("inputs", "outputs", "domain", "exact", "constants", "equations",
-                    "conditions"):
+                    "conditions", "parameters", "data"):
             if key in cfg.given:
                 raise ValueError(f"config key '{key}' belongs on the Problem when training a "
                                  "Problem object")

@@ -8,9 +8,11 @@ terms that know exactly which derivatives they need.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import inspect
 import sys
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +22,11 @@ import numpy as np
 import torch
 
 from .config import Config
+from .data import Observations, load_observations
 from .errors import ConfigError, ExprError, PinnkitError, did_you_mean
 from .expr import BUILTIN_CONSTANTS, Namespace, Partial, compile_expr, parse, parse_name
 from .geometry import Selector, Shape, parse_selector, shape_from_config
+from .parameters import Parameters, parameter_spec, parameters_from
 
 Env = Mapping[Any, Any]
 
@@ -33,6 +37,10 @@ class Problem:
     ``equations`` and ``conditions`` values are expression strings, or functions
     ``def heat(self, d): return d.u_t - self.alpha * d.u_xx`` that receive the derivative
     accessor. A condition is ``(on, residual)`` or ``{"on": ..., "residual": ...}``.
+    ``parameters`` are learnable scalars (``{"k": 0.5}`` or ``{"k": {"init": 0.5, "bounds":
+    (0, 2)}}``); in a method residual ``self.k`` is their current tensor value. ``data`` maps
+    names to observation files (``{"obs": "data/obs.csv"}`` or ``{"obs": {"file": ...,
+    "weight": ...}}``, or ``{"obs": {"table": {"x": xs, "u": us}}}`` with arrays).
     """
 
     inputs: tuple[str, ...] = ()
@@ -41,6 +49,8 @@ class Problem:
     constants: Mapping[str, float] = {}
     equations: Mapping[str, Any] = {}
     conditions: Mapping[str, Any] = {}
+    parameters: Mapping[str, Any] = {}
+    data: Mapping[str, Any] = {}
     exact: Any = None  # a method exact(self, x, t) -> tensor(s), an expression, or a mapping
 
     def __init__(self, **constants: float) -> None:
@@ -57,6 +67,11 @@ class Problem:
             return consts[name]
         if name in BUILTIN_CONSTANTS:
             return BUILTIN_CONSTANTS[name]
+        params = self.__dict__.get("parameters", type(self).parameters)
+        if name in params:  # compiled: the live tensor; before that, the start value
+            bound = self.__dict__.get("_bound_parameters")
+            return bound.value(name) if bound is not None and name in bound.specs \
+                else parameter_spec(name, params[name]).init
         raise AttributeError(f"{type(self).__name__} has no attribute or constant '{name}'")
 
 
@@ -116,6 +131,7 @@ class Term:
     selector: Selector | None = None  # boundary part; None = interior points
     weight: float = 1.0
     text: str = ""  # the expression, or the method's name
+    data: str | None = None  # kind "data": the data entry whose points it is evaluated on
 
     @property
     def order(self) -> int:
@@ -132,13 +148,16 @@ class CompiledProblem:
     terms: tuple[Term, ...]
     exact: Callable[[torch.Tensor], torch.Tensor] | None
     problem: Problem
+    parameters: Parameters = dataclasses.field(default_factory=Parameters)  # learnable scalars
+    data: tuple[Observations, ...] = ()  # observation sets of the "data" terms
 
     @property
     def namespace(self) -> Namespace:
-        return Namespace(self.inputs, self.outputs, tuple(self.constants))
+        return Namespace(self.inputs, self.outputs, tuple(self.constants), self.parameters.names)
 
     def env(self, x: torch.Tensor, table: Mapping[Partial, torch.Tensor]) -> dict[Any, Any]:
         env: dict[Any, Any] = dict(self.constants)
+        env.update(self.parameters.values())
         env.update({name: x[:, i] for i, name in enumerate(self.inputs)})
         env.update(table)
         return env
@@ -187,7 +206,7 @@ def problem_from_config(cfg: Config) -> Problem:
     for key in ("inputs", "outputs", "domain", "exact"):
         if key in cfg.given:
             setattr(problem, key, getattr(cfg, key))
-    for key in ("constants", "equations", "conditions"):
+    for key in ("constants", "parameters", "equations", "conditions", "data"):
         if key in cfg.given:  # merge: YAML entries replace the class's ones of the same name
             setattr(problem, key, {**getattr(problem, key), **getattr(cfg, key)})
     return problem
@@ -225,7 +244,7 @@ def _residual(value: Any, key: str, ns: Namespace, problem: Problem, cfg: Config
     if callable(value):
         fn = value.__get__(problem) if hasattr(value, "__get__") and not inspect.ismethod(value) \
             else value
-        recorder = _Recorder(ns, dict(problem.constants))
+        recorder = _Recorder(ns, {**problem.constants, **_bound(problem).values()})
         try:
             fn(Fields(recorder, ns))
         except AttributeError as exc:
@@ -277,11 +296,12 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
         shape = problem.domain.reordered(inputs)
     else:
         shape = shape_from_config(problem.domain, inputs, "domain", cfg.lines if cfg else None)
-    ns = Namespace(inputs, outputs, tuple(constants))
+    params = _parameters(problem, (*inputs, *outputs, *constants), cfg)
+    ns = Namespace(inputs, outputs, tuple(constants), params.names)
     weights = dict(cfg.training.weights) if cfg else {}
     terms: list[Term] = []
-    if not problem.equations:
-        raise ConfigError("equations", "is empty", "at least one residual",
+    if not problem.equations and not problem.data:
+        raise ConfigError("equations", "is empty", "at least one residual (or data to fit)",
                           "add equations: {pde: <expression>}", _cfg_line(cfg, "equations"))
     for name, value in problem.equations.items():
         key = f"equations.{name}"
@@ -297,16 +317,62 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
         fn, needs, text = _residual(residual, f"{key}.residual", ns, problem, cfg)
         w = weight if weight is not None else weights.get(name, 1.0)
         terms.append(Term(name, "condition", key, fn, needs, selector, float(w), text))
+    observations = _data_terms(problem, ns, shape, weights, cfg, terms)
+    if len(params) and not observations:
+        warnings.warn(f"learnable parameter(s) {', '.join(params.names)} but no data: the "
+                      "problem may not determine them; add observations under data:",
+                      stacklevel=2)
     names = [t.name for t in terms]
     for w in weights:
         if w not in names:
             raise ConfigError(f"training.weights.{w}", f"no loss term is called '{w}'"
                               f"{did_you_mean(w, names)}", "one of: " + ", ".join(names),
-                              "use a name from equations or conditions",
+                              "use a name from equations, conditions or data",
                               _cfg_line(cfg, f"training.weights.{w}"))
     exact = _compile_exact(problem, inputs, outputs, constants, cfg)
     name = cfg.name if cfg else type(problem).__name__.lower()
-    return CompiledProblem(name, inputs, outputs, shape, constants, tuple(terms), exact, problem)
+    return CompiledProblem(name, inputs, outputs, shape, constants, tuple(terms), exact, problem,
+                           params, observations)
+
+
+def _bound(problem: Problem) -> Parameters:
+    return problem.__dict__.get("_bound_parameters") or Parameters()
+
+
+def _parameters(problem: Problem, taken: tuple[str, ...], cfg: Config | None) -> Parameters:
+    """The problem's learnable scalars, bound to it so that ``self.k`` reads their value."""
+    for n in problem.parameters:
+        if n in taken or n in ("d", *BUILTIN_CONSTANTS) or not str(n).isidentifier():
+            raise ConfigError(f"parameters.{n}", f"'{n}' is already an input, output or "
+                              "constant, or not a usable name", "a new name",
+                              "rename the parameter", _cfg_line(cfg, f"parameters.{n}"),
+                              cfg.source if cfg else None)
+    params = parameters_from(problem.parameters, cfg.lines if cfg else None,
+                             cfg.source if cfg else None)
+    problem._bound_parameters = params  # type: ignore[attr-defined]
+    return params
+
+
+def _data_terms(problem: Problem, ns: Namespace, shape: Shape, weights: Mapping[str, float],
+                cfg: Config | None, terms: list[Term]) -> tuple[Observations, ...]:
+    """Load every data entry and append one squared-error term per fitted column."""
+    bases = []
+    if cfg is not None and cfg.source and not cfg.source.startswith("<"):
+        bases.append(Path(cfg.source).resolve().parent)
+    if type(problem) is not Problem:
+        try:
+            bases.append(Path(inspect.getfile(type(problem))).resolve().parent)
+        except (TypeError, OSError):  # a class defined interactively has no file
+            pass
+    bases.append(Path.cwd())
+    observations = []
+    for name, value in problem.data.items():
+        obs = load_observations(name, value, ns, shape, weights, list(dict.fromkeys(bases)),
+                                cfg.lines if cfg else None, cfg.source if cfg else None)
+        observations.append(obs)
+        terms.extend(Term(t.name, "data", f"data.{name}", t.residual, t.expr.needs, None,
+                          t.weight, t.column, name) for t in obs.targets)
+    return tuple(observations)
 
 
 def _compile_exact(problem: Problem, inputs: tuple[str, ...], outputs: tuple[str, ...],

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -19,6 +20,7 @@ class PointSet:
     terms: tuple[Term, ...]
     x: torch.Tensor
     normals: torch.Tensor | None = None
+    extra: dict[Any, torch.Tensor] = field(default_factory=dict)  # env entries, e.g. observed
 
 
 class Collocation:
@@ -31,6 +33,7 @@ class Collocation:
         self.sampler = get_sampler(cfg.sampler)
         self.round = 0
         self.sets: list[PointSet] = []
+        self.data_sets = data_point_sets(problem, device, dtype)  # fixed: never resampled
         self.sample(0)
 
     def sample(self, round_: int) -> None:
@@ -39,6 +42,8 @@ class Collocation:
         shape, seed = self.problem.shape, self.seed * 1_000_003 + round_ * 7919
         groups: dict[str | None, list[Term]] = {}
         for term in self.problem.terms:
+            if term.kind == "data":
+                continue
             groups.setdefault(term.selector.text if term.selector else None, []).append(term)
         sets = []
         for i, (text, terms) in enumerate(groups.items()):
@@ -50,10 +55,21 @@ class Collocation:
                                                terms[0].selector)
                 sets.append(PointSet(tuple(terms), self._tensor(sample.points),
                                      self._tensor(sample.normals)))
-        self.sets = sets
+        self.sets = sets + self.data_sets
 
     def _tensor(self, a) -> torch.Tensor:
         return torch.as_tensor(a, dtype=self.dtype, device=self.device)
+
+
+def data_point_sets(problem: CompiledProblem, device: torch.device, dtype: torch.dtype
+                    ) -> list[PointSet]:
+    """One point set per data entry: its file's points, its terms, its observed values."""
+    sets = []
+    for obs in problem.data:
+        terms = tuple(t for t in problem.terms if t.kind == "data" and t.data == obs.name)
+        x = torch.as_tensor(obs.x, dtype=dtype, device=device)
+        sets.append(PointSet(terms, x, extra=obs.tensors(device, dtype)))
+    return sets
 
 
 def term_losses(model: torch.nn.Module, engine: Callable, problem: CompiledProblem,
@@ -64,6 +80,7 @@ def term_losses(model: torch.nn.Module, engine: Callable, problem: CompiledProbl
         needs = frozenset().union(*(t.needs for t in ps.terms))
         table = engine(model, ps.x, needs, problem.outputs, create_graph=True)
         env = problem.env(ps.x, table)
+        env.update(ps.extra)
         for term in ps.terms:
             r = torch.as_tensor(term.residual(env), dtype=ps.x.dtype, device=ps.x.device)
             losses[term.name] = (r**2).mean()

@@ -69,6 +69,7 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None,
     """Train ``problem`` as ``cfg`` says; write the run folder when ``run_dir`` is given."""
     device, dtype = resolve_device(cfg.training.device), DTYPES[cfg.model.dtype]
     model = build_model(problem, cfg).to(device=device, dtype=dtype)
+    problem.parameters.to(device=device, dtype=dtype)  # learnable scalars of the residuals
     engine = make_engine(cfg.model.engine, model)
     points = Collocation(problem, cfg.training.points, cfg.training.seed, device, dtype)
     eval_x = evaluation_points(problem.shape)
@@ -93,7 +94,8 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None,
 
     try:
         for s, stage in enumerate(cfg.training.stages):
-            opt = OPTIMIZERS[stage.optimizer](model.parameters(), stage)
+            groups = problem.parameters.optimizer_groups(model.parameters(), stage.optimizer)
+            opt = OPTIMIZERS[stage.optimizer](groups, stage)
             sched = make_scheduler(opt, stage)
             closure = closure_for(opt)
             console.stage(f"stage {s + 1}/{len(cfg.training.stages)} {stage.optimizer}",
@@ -125,10 +127,11 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None,
                     history.append(record)
                     board.scalars(step, record)
                 console.update(step, taken, loss, {k: v for k, v in history[-1].items()
-                                                   if k.startswith("l2/")} if history else {})
+                                                   if k.startswith(("l2/", "param/"))}
+                               if history else {})
                 every_ckpt = cfg.logging.checkpoint_every
                 if run_dir is not None and step // every_ckpt > prev // every_ckpt:
-                    _checkpoint(run_dir, model, cfg, step, loss)
+                    _checkpoint(run_dir, model, cfg, step, loss, problem)
     finally:
         console.close()
     final = term_losses(model, engine, problem, points.sets)
@@ -140,8 +143,11 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None,
         "device": str(device),
         "engine": getattr(engine, "name", type(engine).__name__),
     }
+    if len(problem.parameters):
+        metrics["parameters"] = problem.parameters.floats()
     if run_dir is not None:
-        _checkpoint(run_dir, model, cfg, step, float(total_loss(final, problem).detach()))
+        _checkpoint(run_dir, model, cfg, step, float(total_loss(final, problem).detach()),
+                    problem)
         write_text_atomic(json.dumps(metrics, indent=2) + "\n", run_dir / "metrics.json")
     board.close()
     return Run(model, problem, cfg, metrics, run_dir, history)
@@ -153,12 +159,15 @@ def _record(step: int, loss: float, terms: dict[str, float], opt: torch.optim.Op
     record = {"step": float(step), "loss/total": loss, "lr": opt.param_groups[0]["lr"]}
     record.update({f"loss/{k}": v for k, v in terms.items()})
     record.update({f"l2/{k}": v for k, v in relative_l2(model, problem, eval_x).items()})
+    record.update({f"param/{k}": v for k, v in problem.parameters.floats().items()})
     return record
 
 
-def _checkpoint(run_dir: Path, model: torch.nn.Module, cfg: Config, step: int, loss: float
-                ) -> None:
+def _checkpoint(run_dir: Path, model: torch.nn.Module, cfg: Config, step: int, loss: float,
+                problem: CompiledProblem | None = None) -> None:
     if not np.isfinite(loss):
         return  # never overwrite a good checkpoint with a bad one
+    params = problem.parameters.state_dict() if problem is not None else {}
     save_atomic({"model": model.state_dict(), "config": to_data(cfg), "step": step,
-                 "loss": loss, "version": __version__}, run_dir / "checkpoints" / "last.pt")
+                 "loss": loss, "version": __version__, "parameters": params},
+                run_dir / "checkpoints" / "last.pt")
