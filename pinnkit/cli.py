@@ -55,6 +55,8 @@ def _check(args: argparse.Namespace) -> int:
         problem = check(path, overrides=args.overrides)
         terms = ", ".join(f"{t.name} (order {t.order})" for t in problem.terms)
         print(f"{path}: ok — {len(problem.terms)} terms: {terms}")
+        for obs in problem.data:  # rows per data term, and how many NaN cells were skipped
+            print(f"  {obs.summary()}")
     return 0
 
 

@@ -24,6 +24,7 @@ def test_shipped_configs_check(capsys) -> None:
     assert main(["check", *(str(ROOT / "configs" / f"{c}.yaml") for c in CONFIGS)]) == 0
     out = capsys.readouterr().out
     assert "obs.u (order 0)" in out and "samples.u_x (order 1)" in out
+    assert "  data.obs: 500 points from ../data/heat_inverse.csv; obs.u 500 rows" in out
 
 
 def short_run(tmp_path: Path, config: str, steps: int, lr: float, *extra: str) -> dict:
