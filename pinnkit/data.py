@@ -319,9 +319,10 @@ def _coordinates(table: Table, inputs: Sequence[str], shape: Shape, where: _Wher
         i = outside[0]
         lo, hi = shape.bounds()
         j = next((k for k in range(len(inputs)) if not lo[k] <= x[i, k] <= hi[k]), 0)
+        rows = f"{len(outside)} such row" + ("s" if len(outside) > 1 else "")
         raise where.error(f"{table.where(i, inputs[j])}: {inputs[j]} = {x[i, j]:g} lies outside "
-                          f"the domain ({len(outside)} such rows)", f"{inputs[j]} in "
-                          f"[{lo[j]:g}, {hi[j]:g}]", "drop those rows or widen the domain")
+                          f"the domain ({rows})", f"{inputs[j]} in [{lo[j]:g}, {hi[j]:g}]",
+                          "drop those rows or widen the domain")
     return x
 
 
