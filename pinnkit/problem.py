@@ -12,7 +12,6 @@ import dataclasses
 import importlib.util
 import inspect
 import sys
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -318,10 +317,6 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
         w = weight if weight is not None else weights.get(name, 1.0)
         terms.append(Term(name, "condition", key, fn, needs, selector, float(w), text))
     observations = _data_terms(problem, ns, shape, weights, cfg, terms)
-    if len(params) and not observations:
-        warnings.warn(f"learnable parameter(s) {', '.join(params.names)} but no data: the "
-                      "problem may not determine them; add observations under data:",
-                      stacklevel=2)
     names = [t.name for t in terms]
     for w in weights:
         if w not in names:

@@ -82,7 +82,7 @@ def compile_text(text: str):
     data, lines = read_yaml(text, "inv.yaml")
     cfg = config_from_data(data, lines, "<inv.yaml>")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # parameters without data warn; tested below
+        warnings.simplefilter("ignore")
         return compile_problem(problem_from_config(cfg), cfg)
 
 
@@ -93,13 +93,6 @@ def test_yaml_errors_carry_the_line() -> None:
     with pytest.raises(ConfigError, match=r"parameters.x \(line 6 of <inv.yaml>\): 'x' is already "
                        r"an input, output or constant"):
         compile_text(HEAT.replace("alpha: {init", "x: {init"))
-
-
-def test_parameter_without_data_warns() -> None:
-    data, lines = read_yaml(HEAT, "inv.yaml")
-    cfg = config_from_data(data, lines, "<inv.yaml>")
-    with pytest.warns(UserWarning, match=r"learnable parameter\(s\) alpha but no data"):
-        compile_problem(problem_from_config(cfg), cfg)
 
 
 def test_yaml_parameter_gets_a_gradient_through_the_residual() -> None:
