@@ -112,3 +112,13 @@ def test_python_inverse_problem_compiles_with_its_data() -> None:
     assert problem.parameters.floats() == {"alpha": pytest.approx(0.5)}
     assert [t.name for t in problem.terms] == ["heat", "initial", "walls", "obs.u"]
     assert len(problem.data[0].x) == 500
+
+
+@pytest.mark.parametrize("config", ["sine_fit", "sine_fit_sobolev"])
+def test_sine_configs_train_through_the_cli(tmp_path: Path, config: str) -> None:
+    out = tmp_path / config
+    assert main(["train", str(ROOT / "configs" / f"{config}.yaml"), "--quiet", "--out", str(out),
+                 "--set", "training.stages=[{optimizer: adam, steps: 20}]",
+                 "--set", "logging.tensorboard=false"]) == 0
+    loss = json.loads((out / "metrics.json").read_text())["loss"]
+    assert set(loss) == ({"samples.u", "samples.u_x"} if "sobolev" in config else {"samples.u"})
