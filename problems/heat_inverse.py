@@ -3,7 +3,7 @@
     import pinnkit
     from problems.heat_inverse import HeatInverse
     run = pinnkit.train(HeatInverse(), config={"training": {"stages": [
-        {"optimizer": "adam", "steps": 1000}, {"optimizer": "lbfgs", "steps": 200}]}})
+        {"optimizer": "adam", "steps": 1200}, {"optimizer": "lbfgs", "steps": 200}]}})
     run.metrics["parameters"]   # {"alpha": 0.1000...}
 """
 
