@@ -111,7 +111,7 @@ def _prepare(args: argparse.Namespace, say, main_rank: bool = True):
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .api import check_report
+    from .api import check_report, resolve
 
     failed = False
     for path in args.config:
@@ -123,6 +123,8 @@ def _check(args: argparse.Namespace) -> int:
             print(f"pinnkit: error: {report.error}", file=sys.stderr, flush=True)
         else:
             print(report.render(), flush=True)
+            for obs in resolve(path, args.overrides)[0].data:  # rows, NaN cells skipped
+                print(f"  {obs.summary()}", flush=True)
     return 2 if failed else 0
 
 

@@ -8,6 +8,7 @@ terms that know exactly which derivatives they need.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import inspect
 import sys
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 from .config import Config
+from .data import Observations, load_observations
 from .errors import ConfigError, ExprError, PinnkitError, did_you_mean
 from .expr import BUILTIN_CONSTANTS, Namespace, Partial, compile_expr, parse, parse_name
 from .expr.collapse import Combo, collapse
@@ -32,11 +34,12 @@ from .geometry import (
     require_selected,
     shape_from_config,
 )
+from .parameters import Parameters, parameter_spec, parameters_from
 
 Env = Mapping[Any, Any]
 #: config keys that describe the problem itself (a Problem object brings its own)
 PROBLEM_KEYS = ("inputs", "outputs", "domain", "exact", "constants", "equations", "conditions",
-                "objective")
+                "objective", "parameters", "data")
 
 
 class Problem:
@@ -45,6 +48,10 @@ class Problem:
     ``equations`` and ``conditions`` values are expression strings, or functions
     ``def heat(self, d): return d.u_t - self.alpha * d.u_xx`` that receive the derivative
     accessor. A condition is ``(on, residual)`` or ``{"on": ..., "residual": ...}``.
+    ``parameters`` are learnable scalars (``{"k": 0.5}`` or ``{"k": {"init": 0.5, "bounds":
+    (0, 2)}}``); in a method residual ``self.k`` is their current tensor value. ``data`` maps
+    names to observation files (``{"obs": "data/obs.csv"}`` or ``{"obs": {"file": ...,
+    "weight": ...}}``, or ``{"obs": {"table": {"x": xs, "u": us}}}`` with arrays).
     """
 
     inputs: tuple[str, ...] = ()
@@ -53,6 +60,8 @@ class Problem:
     constants: Mapping[str, float] = {}
     equations: Mapping[str, Any] = {}
     conditions: Mapping[str, Any] = {}
+    parameters: Mapping[str, Any] = {}
+    data: Mapping[str, Any] = {}
     exact: Any = None  # a method exact(self, x, t) -> tensor(s), an expression, or a mapping
     # terms minimised as written (mean over interior points, not squared), e.g. the Deep Ritz
     # energy {"energy": "0.5*u_x**2 - f*u"} or {"energy": {"integrand": ..., "weight": 1}}
@@ -72,6 +81,11 @@ class Problem:
             return consts[name]
         if name in BUILTIN_CONSTANTS:
             return BUILTIN_CONSTANTS[name]
+        params = self.__dict__.get("parameters", type(self).parameters)
+        if name in params:  # compiled: the live tensor; before that, the start value
+            bound = self.__dict__.get("_bound_parameters")
+            return bound.value(name) if bound is not None and name in bound.specs \
+                else parameter_spec(name, params[name]).init
         raise AttributeError(f"{type(self).__name__} has no attribute or constant '{name}'")
 
 
@@ -142,6 +156,7 @@ class Term:
     weight: float = 1.0
     text: str = ""  # the expression, or the method's name
     squared: bool = True  # False: the loss is the mean of the value itself (objective terms)
+    data: str | None = None  # kind "data": the data entry whose points it is evaluated on
 
     @property
     def order(self) -> int:
@@ -166,16 +181,19 @@ class CompiledProblem:
     terms: tuple[Term, ...]
     exact: Callable[[torch.Tensor], torch.Tensor] | None
     problem: Problem
+    parameters: Parameters = dataclasses.field(default_factory=Parameters)  # learnable scalars
+    data: tuple[Observations, ...] = ()  # observation sets of the "data" terms
 
     @property
     def namespace(self) -> Namespace:
-        return Namespace(self.inputs, self.outputs, tuple(self.constants))
+        return Namespace(self.inputs, self.outputs, tuple(self.constants), self.parameters.names)
 
     def env(self, x: torch.Tensor, table: Mapping[Partial, torch.Tensor],
             normals: torch.Tensor | None = None) -> dict[Any, Any]:
         """What residuals read: constants, inputs, derivatives, and on boundary points the
         outward normal's components (nx, ny, ...)."""
         env: dict[Any, Any] = dict(self.constants)
+        env.update(self.parameters.values())
         env.update({name: x[:, i] for i, name in enumerate(self.inputs)})
         env.update(table)
         if normals is not None:
@@ -242,7 +260,7 @@ def problem_from_config(cfg: Config) -> Problem:
     for key in ("inputs", "outputs", "domain", "exact"):
         if key in cfg.given:
             setattr(problem, key, getattr(cfg, key))
-    for key in ("constants", "equations", "conditions", "objective"):
+    for key in ("constants", "parameters", "equations", "conditions", "objective", "data"):
         if key in cfg.given:  # merge: YAML entries replace the class's ones of the same name
             setattr(problem, key, {**getattr(problem, key), **getattr(cfg, key)})
     return problem
@@ -290,7 +308,7 @@ def _residual(value: Any, key: str, ns: Namespace, problem: Problem, cfg: Config
     if callable(value):
         fn = value.__get__(problem) if hasattr(value, "__get__") and not inspect.ismethod(value) \
             else value
-        recorder = _Recorder(ns, dict(problem.constants))
+        recorder = _Recorder(ns, {**problem.constants, **_bound(problem).values()})
         try:
             fn(Fields(recorder, ns))
         except AttributeError as exc:
@@ -374,12 +392,14 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
         shape = problem.domain.reordered(inputs)
     else:
         shape = shape_from_config(problem.domain, inputs, "domain", cfg.lines if cfg else None)
-    ns = Namespace(inputs, outputs, tuple(constants))
+    params = _parameters(problem, (*inputs, *outputs, *constants), cfg)
+    ns = Namespace(inputs, outputs, tuple(constants), params.names)
     boundary_ns = boundary_namespace(ns)  # conditions may read nx, ny, u_n
     weights = dict(cfg.training.weights) if cfg else {}
     terms: list[Term] = []
-    if not problem.equations and not problem.objective:
-        raise ConfigError("equations", "is empty", "at least one residual (or an objective term)",
+    if not problem.equations and not problem.objective and not problem.data:
+        raise ConfigError("equations", "is empty", "at least one residual (or an objective "
+                          "term, or data to fit)",
                           "add equations: {pde: <expression>}", _cfg_line(cfg, "equations"))
     _mapping(problem.equations, "equations", cfg)
     _mapping(problem.conditions, "conditions", cfg)
@@ -402,17 +422,59 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
                       cfg)
         terms.append(Term(name, "condition", key, fn, needs, selector, float(w), text))
     terms += _objective_terms(problem, ns, weights, cfg)
+    observations = _data_terms(problem, ns, shape, weights, cfg, terms)
     names = [t.name for t in terms]
     for w in weights:
         _check_weight(weights[w], f"training.weights.{w}", cfg)
         if w not in names:
             raise ConfigError(f"training.weights.{w}", f"no loss term is called '{w}'"
                               f"{did_you_mean(w, names)}", "one of: " + ", ".join(names),
-                              "use a name from equations or conditions",
+                              "use a name from equations, conditions or data",
                               _cfg_line(cfg, f"training.weights.{w}"))
     exact = _compile_exact(problem, inputs, outputs, constants, cfg)
     name = cfg.name if cfg else type(problem).__name__.lower()
-    return CompiledProblem(name, inputs, outputs, shape, constants, tuple(terms), exact, problem)
+    return CompiledProblem(name, inputs, outputs, shape, constants, tuple(terms), exact, problem,
+                           params, observations)
+
+
+def _bound(problem: Problem) -> Parameters:
+    return problem.__dict__.get("_bound_parameters") or Parameters()
+
+
+def _parameters(problem: Problem, taken: tuple[str, ...], cfg: Config | None) -> Parameters:
+    """The problem's learnable scalars, bound to it so that ``self.k`` reads their value."""
+    for n in problem.parameters:
+        if n in taken or n in ("d", *BUILTIN_CONSTANTS) or not str(n).isidentifier():
+            raise ConfigError(f"parameters.{n}", f"'{n}' is already an input, output or "
+                              "constant, or not a usable name", "a new name",
+                              "rename the parameter", _cfg_line(cfg, f"parameters.{n}"),
+                              cfg.source if cfg else None)
+    params = parameters_from(problem.parameters, cfg.lines if cfg else None,
+                             cfg.source if cfg else None)
+    problem._bound_parameters = params  # type: ignore[attr-defined]
+    return params
+
+
+def _data_terms(problem: Problem, ns: Namespace, shape: Shape, weights: Mapping[str, float],
+                cfg: Config | None, terms: list[Term]) -> tuple[Observations, ...]:
+    """Load every data entry and append one squared-error term per fitted column."""
+    bases = []
+    if cfg is not None and cfg.source and not cfg.source.startswith("<"):
+        bases.append(Path(cfg.source).resolve().parent)
+    if type(problem) is not Problem:
+        try:
+            bases.append(Path(inspect.getfile(type(problem))).resolve().parent)
+        except (TypeError, OSError):  # a class defined interactively has no file
+            pass
+    bases.append(Path.cwd())
+    observations = []
+    for name, value in problem.data.items():
+        obs = load_observations(name, value, ns, shape, weights, list(dict.fromkeys(bases)),
+                                cfg.lines if cfg else None, cfg.source if cfg else None)
+        observations.append(obs)
+        terms.extend(Term(t.name, "data", f"data.{name}", t.residual, t.expr.needs, None,
+                          t.weight, t.column, data=name) for t in obs.targets)
+    return tuple(observations)
 
 
 def _constants(value: Any, cfg: Config | None) -> dict[str, float]:

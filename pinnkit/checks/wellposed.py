@@ -54,7 +54,7 @@ def _orders(ctx: Context) -> list[int]:
     order k stands for an Euler-Lagrange equation of order 2k."""
     out = [0] * len(ctx.problem.inputs)
     for term in ctx.problem.terms:
-        if term.selector is None:
+        if term.selector is None and term.kind != "data":  # fitting u_x data is no PDE
             for p in term.partials:
                 for i, k in enumerate(p.orders):
                     out[i] = max(out[i], k if term.squared else 2 * k)

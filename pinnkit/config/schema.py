@@ -99,14 +99,33 @@ class ObjectiveConfig:
 
 
 @dataclass(frozen=True)
+class ParameterConfig:
+    init: float | None = None               # start value; default: middle of bounds, else 1
+    bounds: tuple[float, ...] | None = None  # [low, high]: value = low + (high-low)*sigmoid(raw)
+    log: bool = False                       # value = exp(raw): positive, learns its magnitude
+    lr: float | None = _f(None, positive=True)  # own Adam learning rate; default: the stage's
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    file: str = ""                          # CSV or NPZ; relative to this file's folder, then cwd
+    targets: tuple[str, ...] = ()           # columns to fit; default: all that are not inputs
+    weight: float = _f(1.0, positive=True)  # weight of each target's term (<name>.u, <name>.u_x)
+    weights: dict[str, float] = _f(factory=dict)  # per target column, e.g. {u_x: 0.1}
+    sigma: dict[str, float] = _f(factory=dict)    # noise std per column: weight times 1/sigma^2
+
+
+@dataclass(frozen=True)
 class Config:
     name: str = ""                          # run name; default: the file's stem
     inputs: tuple[str, ...] = ()            # coordinates, in network-input order
     outputs: tuple[str, ...] = ()           # fields, in network-output order
     domain: Any = None                      # {x: [0, 1], t: [0, 1]}
     constants: dict[str, float] = _f(factory=dict)  # named numbers used in expressions
+    parameters: dict[str, ParameterConfig] = _f(factory=dict)  # learnable scalars (inverse)
     equations: dict[str, str] = _f(factory=dict)    # residuals on interior points
     conditions: dict[str, ConditionConfig] = _f(factory=dict)  # residuals on boundary parts
+    data: dict[str, DataConfig] = _f(factory=dict)  # observations: columns x, t, u, u_x, ...
     exact: Any = None                       # reference: expression, {u: ..}, or {file: ..}
     objective: dict[str, ObjectiveConfig] = _f(factory=dict)  # terms not squared (Deep Ritz)
     model: ModelConfig = _f(factory=ModelConfig)

@@ -51,6 +51,7 @@ class PointSet:
     x: torch.Tensor
     normals: torch.Tensor | None = None
     chunking: Chunking = field(default_factory=Chunking)
+    extra: dict[Any, torch.Tensor] = field(default_factory=dict)  # env entries, e.g. observed
 
 
 class Collocation:
@@ -64,6 +65,7 @@ class Collocation:
         self.round = 0
         self.chunking = Chunking(cfg.chunk)
         self.sets: list[PointSet] = []
+        self.data_sets = data_point_sets(problem, device, dtype)  # fixed: never resampled
         self.sample(0)
 
     def sample(self, round_: int) -> None:
@@ -72,6 +74,8 @@ class Collocation:
         shape, seed = self.problem.shape, self.seed * 1_000_003 + round_ * 7919
         groups: dict[str | None, list[Term]] = {}
         for term in self.problem.terms:
+            if term.kind == "data":
+                continue
             groups.setdefault(term.selector.text if term.selector else None, []).append(term)
         sets = []
         for i, (text, terms) in enumerate(groups.items()):
@@ -83,7 +87,7 @@ class Collocation:
                                                terms[0].selector)
                 sets.append(PointSet(tuple(terms), self._tensor(shard(sample.points, self.dist)),
                                      self._tensor(shard(sample.normals, self.dist)), self.chunking))
-        self.sets = sets
+        self.sets = sets + self.data_sets
 
     def state_dict(self) -> dict[str, Any]:
         """The round and the current points (kept, not redrawn: samplers may adapt)."""
@@ -101,6 +105,17 @@ class Collocation:
 
     def _tensor(self, a) -> torch.Tensor:
         return torch.as_tensor(a, dtype=self.dtype, device=self.device)
+
+
+def data_point_sets(problem: CompiledProblem, device: torch.device, dtype: torch.dtype
+                    ) -> list[PointSet]:
+    """One point set per data entry: its file's points, its terms, its observed values."""
+    sets = []
+    for obs in problem.data:
+        terms = tuple(t for t in problem.terms if t.kind == "data" and t.data == obs.name)
+        x = torch.as_tensor(obs.x, dtype=dtype, device=device)
+        sets.append(PointSet(terms, x, extra=obs.tensors(device, dtype)))
+    return sets
 
 
 def term_losses(model: torch.nn.Module, engine: Callable, problem: CompiledProblem,
@@ -122,7 +137,8 @@ def set_losses(model: torch.nn.Module, engine: Callable, problem: CompiledProble
     n, backed_off = ps.x.shape[0], False
     while True:
         try:
-            if 0 < ps.chunking.size < n:
+            # data sets (ps.extra: row indices and observations) are small and never chunked
+            if 0 < ps.chunking.size < n and not ps.extra:
                 losses = chunked_losses(model, engine, problem, ps, ps.chunking.size)
             else:
                 losses = {k: v.mean() for k, v in pointwise(model, engine, problem, ps).items()}
@@ -144,6 +160,7 @@ def pointwise(model: torch.nn.Module, engine: Callable, problem: CompiledProblem
     needs = frozenset().union(*(t.needs for t in ps.terms))
     table = engine(model, ps.x, needs, problem.outputs, create_graph=True)
     env = problem.env(ps.x, table, ps.normals)
+    env.update(ps.extra)  # observed values of data terms
     out = {}
     for term in ps.terms:
         r = torch.as_tensor(term.residual(env), dtype=ps.x.dtype, device=ps.x.device)

@@ -53,7 +53,9 @@ class Monitor:
             record["lr"] = float(state.optimizer.param_groups[0]["lr"])
         record["grad_norm"] = grad_norm(state.trainable())
         record.update(self.errors(state.model))
-        record.update({f"param/{k}": float(v.detach()) for k, v in state.params.items()})
+        values = state.parameters.floats() if state.parameters is not None else \
+            {k: float(v.detach()) for k, v in state.params.items()}
+        record.update({f"param/{k}": v for k, v in values.items()})
         record["time/step_ms"] = 1e3 * seconds
         record["time/points_per_s"] = n_points / seconds if seconds > 0 else math.inf
         self.start(state.step)

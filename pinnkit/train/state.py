@@ -45,6 +45,7 @@ class TrainState:
     elapsed: float = 0.0                    # seconds trained, all sessions (see tick)
     history: list[dict[str, float]] = field(default_factory=list)  # one record per log
     stateful: dict[str, Stateful] = field(default_factory=dict)  # extra checkpointed objects
+    parameters: Any = None                  # the problem's Parameters (values, lr groups)
     clock: float = field(default_factory=time.perf_counter, repr=False)  # last tick()
 
     def tick(self) -> None:
@@ -60,7 +61,9 @@ class TrainState:
     def enter_stage(self, index: int, stage: StageConfig) -> None:
         """Build the optimizer of stage ``index`` (its state, if resuming, is loaded after)."""
         self.stage = index
-        self.optimizer = OPTIMIZERS[stage.optimizer](self.trainable(), stage)
+        groups: Any = self.trainable() if self.parameters is None else \
+            self.parameters.optimizer_groups(self.model.parameters(), stage.optimizer)
+        self.optimizer = OPTIMIZERS[stage.optimizer](groups, stage)
         self.scheduler = make_scheduler(self.optimizer, stage)
 
     def finish_stage(self) -> None:

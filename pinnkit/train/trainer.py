@@ -76,8 +76,10 @@ def new_state(problem: CompiledProblem, cfg: Config, device: torch.device,
               dtype: torch.dtype, dist: Dist = SINGLE) -> TrainState:
     """A fresh run's state: initialised network, first points, the configured weights."""
     model = build_model(problem, cfg).to(device=device, dtype=dtype)
+    problem.parameters.to(device=device, dtype=dtype)  # learnable scalars of the residuals
     points = Collocation(problem, cfg.training.points, cfg.training.seed, device, dtype, dist)
-    return TrainState(model, points, {t.name: t.weight for t in problem.terms})
+    return TrainState(model, points, {t.name: t.weight for t in problem.terms},
+                      params=problem.parameters.raw, parameters=problem.parameters)
 
 
 class Closure:
