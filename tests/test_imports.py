@@ -12,6 +12,7 @@ LAYERS = [
     {"expr", "models", "reference"},
     {"derivatives", "geometry"},
     {"config"},
+    {"data", "parameters"},  # observations and learnable scalars, read by the problem
     {"problem"},
     {"checks"},
     {"log"},
