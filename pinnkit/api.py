@@ -16,6 +16,7 @@ from .geometry import get_sampler
 from .models.activations import get_activation
 from .problem import PROBLEM_KEYS, CompiledProblem, Problem, compile_problem, problem_from_config
 from .train.losses import SampleLosses
+from .train.techniques import validate_options
 from .train.trainer import DTYPES, Run, build_model, fit
 
 
@@ -130,6 +131,7 @@ def train(target: str | Path | Problem, steps: int | None = None, *,
 def check_problem(problem: CompiledProblem, cfg: Config) -> Report:
     """Every pre-training check, on the network training will build (same seed and dtype,
     on the CPU: the checks evaluate small samples only)."""
+    validate_options(problem, cfg)  # model.periodic/transform and the technique options
     dtype = DTYPES[cfg.model.dtype]
     model = build_model(problem, cfg).to(dtype=dtype)
     losses = SampleLosses(problem, cfg.training.points, cfg.training.seed, dtype)

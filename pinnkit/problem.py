@@ -26,6 +26,7 @@ from .errors import ConfigError, ExprError, PinnkitError, did_you_mean
 from .expr import BUILTIN_CONSTANTS, Namespace, Partial, compile_expr, parse, parse_name
 from .expr.collapse import Combo, collapse
 from .geometry import (
+    Box,
     Selector,
     Shape,
     boundary_namespace,
@@ -157,6 +158,7 @@ class Term:
     text: str = ""  # the expression, or the method's name
     squared: bool = True  # False: the loss is the mean of the value itself (objective terms)
     data: str | None = None  # kind "data": the data entry whose points it is evaluated on
+    periodic: int | None = None  # a periodic condition: the input whose two faces it pairs
 
     @property
     def order(self) -> int:
@@ -364,6 +366,11 @@ def _condition_parts(value: Any, key: str, cfg: Config | None) -> tuple[Any, Any
         return value[0], value[1], None
     get = value.get if isinstance(value, Mapping) else lambda k, d=None: getattr(value, k, d)
     on, residual = get("on", ""), get("residual", "")
+    if get("order", None) is not None:
+        raise ConfigError(f"{key}.order", "is set on a condition that is not periodic",
+                          "order only with periodic: <input>",
+                          "remove order, or write periodic: <input> instead of on/residual",
+                          _cfg_line(cfg, f"{key}.order") or _cfg_line(cfg, key))
     if not on:
         raise ConfigError(f"{key}.on", "is missing", "a selector such as 'x == 0' or "
                           "'boundary'", "add on: <selector>", _cfg_line(cfg, key))
@@ -371,6 +378,53 @@ def _condition_parts(value: Any, key: str, cfg: Config | None) -> tuple[Any, Any
         raise ConfigError(f"{key}.residual", "is missing", "an expression that vanishes there",
                           "add residual: <expression>, e.g. u - 1", _cfg_line(cfg, key))
     return on, residual, get("weight", None)
+
+
+def _field(value: Any, name: str) -> Any:
+    """``value[name]`` for a mapping, ``value.name`` for a config object, else None."""
+    if isinstance(value, Mapping):
+        return value.get(name)
+    return None if isinstance(value, (tuple, list, str)) else getattr(value, name, None)
+
+
+def _periodic_term(name: str, value: Any, key: str, ns: Namespace, shape: Shape,
+                   equations: list[Term], static_weight: float, cfg: Config | None) -> Term:
+    """``{periodic: x, order: k}``: every field and its x-derivatives up to order k agree
+    at the two faces x = a and x = b (points paired by their other coordinates)."""
+    var, order = _field(value, "periodic"), _field(value, "order")
+    if not isinstance(var, str) or var not in ns.inputs:
+        raise ConfigError(f"{key}.periodic", f"'{var}' is not an input"
+                          f"{did_you_mean(str(var), ns.inputs)}",
+                          "one of: " + ", ".join(ns.inputs), "name the periodic input",
+                          _cfg_line(cfg, f"{key}.periodic"))
+    if _field(value, "on") or _field(value, "residual"):
+        raise ConfigError(key, "has both periodic and on/residual", "either periodic: <input> "
+                          "or on: + residual:", "split it into two conditions",
+                          _cfg_line(cfg, key))
+    if not isinstance(shape, Box):
+        raise ConfigError(key, f"periodic conditions need a box domain, found {shape!r}",
+                          "a box such as {x: [-1, 1], t: [0, 1]}", "use a box domain",
+                          _cfg_line(cfg, key))
+    axis = ns.inputs.index(var)
+    if order is None:  # what the equations need: a k-th order equation pins k - 1 derivatives
+        order = max(1, *(p.orders[axis] for t in equations for p in t.partials)) - 1
+    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
+        raise ConfigError(f"{key}.order", f"found {order!r}", "a whole number >= 0",
+                          "write e.g. order: 1 (values and first derivatives)",
+                          _cfg_line(cfg, f"{key}.order"))
+    d = len(ns.inputs)
+    needs = tuple(Partial(f, tuple(k if i == axis else 0 for i in range(d)))
+                  for f in ns.outputs for k in range(order + 1))
+
+    def residual(env: Env) -> torch.Tensor:
+        half = env[needs[0]].shape[0] // 2  # first half on x = a, second half on x = b
+        return torch.cat([env[p][:half] - env[p][half:] for p in needs])
+
+    weight = _field(value, "weight")
+    w = float(weight if weight is not None else static_weight)
+    _check_weight(w, f"{key}.weight" if weight is not None else f"training.weights.{name}", cfg)
+    return Term(name, "condition", key, residual, frozenset(needs), None, w,
+                f"periodic in {var} up to order {order}", periodic=axis)
 
 
 def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProblem:
@@ -407,8 +461,13 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
         key = f"equations.{name}"
         fn, needs, text = _residual(value, key, ns, problem, cfg)
         terms.append(Term(name, "equation", key, fn, needs, None, weights.get(name, 1.0), text))
+    equations = list(terms)
     for name, value in problem.conditions.items():
         key = f"conditions.{name}"
+        if _field(value, "periodic"):
+            terms.append(_periodic_term(name, value, key, ns, shape, equations,
+                                        weights.get(name, 1.0), cfg))
+            continue
         on, residual, weight = _condition_parts(value, key, cfg)
         try:
             selector = parse_selector(on, inputs, constants, shape.part_names())

@@ -86,13 +86,13 @@ def _ctx(tmp_path, text: str, model: nn.Module | None = None) -> Context:
 
 def test_transform_with_abs_limits_the_order(tmp_path):
     ctx = _ctx(tmp_path, HEAT)
-    limit = transform_limit("abs(x - 0.5)*u", ctx.problem.namespace)
+    limit = transform_limit("abs(x - 0.5)*net", ctx.problem.namespace)
     assert limit is not None and (limit.label, limit.order) == ("abs(x - 0.5)", 1)
-    (f,) = check_smoothness(ctx, transform="abs(x - 0.5)*u")
+    (f,) = check_smoothness(ctx, transform="abs(x - 0.5)*net")
     assert f.level == "error" and "abs(x - 0.5) is usefully differentiable only once" in f.message
     assert "kink" in f.message and "smooth functions" in f.fix
-    assert check_smoothness(ctx, transform={"u": "x*(1 - x)*u"}) == []
-    assert transform_limit("sign(x)*u", ctx.problem.namespace).order == 0
+    assert check_smoothness(ctx, transform={"u": "x*(1 - x)*net"}) == []
+    assert transform_limit("sign(x)*net", ctx.problem.namespace).order == 0
 
 
 def test_custom_module_with_relu_layer_is_named(tmp_path):

@@ -23,9 +23,9 @@ def test_a_nan_is_rolled_back_and_training_goes_on(tiny_yaml, monkeypatch, capsy
     real = trainer.term_losses
     calls = {"n": 0}
 
-    def poisoned(model, engine, problem, sets):
+    def poisoned(model, engine, problem, sets, reduce=None):
         calls["n"] += 1
-        losses = real(model, engine, problem, sets)
+        losses = real(model, engine, problem, sets, reduce)
         if calls["n"] == 12:  # one bad evaluation, as an overflow would give
             losses["heat"] = losses["heat"] * float("nan")
         return losses
@@ -50,9 +50,9 @@ def test_nan_that_keeps_coming_back_stops_after_k_rollbacks(tiny_yaml, tmp_path,
     real = trainer.term_losses
     calls = {"n": 0}
 
-    def poisoned(model, engine, problem, sets):
+    def poisoned(model, engine, problem, sets, reduce=None):
         calls["n"] += 1
-        losses = real(model, engine, problem, sets)
+        losses = real(model, engine, problem, sets, reduce)
         if calls["n"] >= 12:
             losses["walls"] = losses["walls"] * float("inf")
         return losses

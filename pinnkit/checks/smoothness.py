@@ -52,6 +52,7 @@ def transform_limit(transform: str | Mapping[str, str] | None, ns: Namespace
     if not transform:
         return None
     texts = transform.values() if isinstance(transform, Mapping) else [transform]
+    ns = Namespace(ns.inputs, ("net",), ns.constants)  # a transform reads the raw output
     limits = [expression_limit(parse(str(x), ns), ns.inputs) for x in texts]
     limits = [lim for lim in limits if lim is not None]
     return min(limits, key=lambda lim: lim.order) if limits else None

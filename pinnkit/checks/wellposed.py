@@ -29,8 +29,10 @@ def _touched_faces(ctx: Context) -> set[tuple[int, int]]:
     """
     shape = ctx.problem.shape
     lo, hi = shape.bounds()
-    tol, touched = shape.tolerance(), set()
+    tol, touched = shape.tolerance(), _pinned_faces(ctx)
     for term in ctx.problem.terms:
+        if term.periodic is not None:  # a periodic condition ties the two faces together
+            touched |= {(term.periodic, 0), (term.periodic, 1)}
         if term.selector is None:
             continue
         try:
@@ -44,6 +46,34 @@ def _touched_faces(ctx: Context) -> set[tuple[int, int]]:
     return touched
 
 
+def _pinned_faces(ctx: Context) -> set[tuple[int, int]]:
+    """Faces the network itself settles: both faces of an exactly periodic input
+    (``model.periodic``), and faces where a hard-constraint transform fixes every output
+    whatever the raw network says (tried with two different raw outputs)."""
+    out: set[tuple[int, int]] = set()
+    names = ctx.problem.inputs
+    for name in getattr(ctx.cfg.model, "periodic", None) or {}:
+        if name in names:
+            out |= {(names.index(name), 0), (names.index(name), 1)}
+    transform = getattr(ctx.model, "transform", None)
+    if transform is None or set(transform.compiled) != set(ctx.problem.outputs):
+        return out
+    lo, hi = ctx.problem.shape.bounds()
+    u = torch.as_tensor(get_sampler("sobol")(32, len(lo), 5), dtype=torch.float64)
+    base = torch.as_tensor(lo) + u * torch.as_tensor(hi - lo)
+    for axis in range(len(lo)):
+        for side, bound in ((0, lo[axis]), (1, hi[axis])):
+            x = base.clone()
+            x[:, axis] = float(bound)
+            raw = torch.randn(len(x), len(ctx.problem.outputs), dtype=torch.float64,
+                              generator=torch.Generator().manual_seed(axis))
+            with torch.no_grad():
+                a, b = transform(x, raw), transform(x, 3.0 * raw + 1.0)
+            if torch.allclose(a, b, rtol=0, atol=1e-10):
+                out.add((axis, side))
+    return out
+
+
 def _face_name(ctx: Context, axis: int, side: int) -> str:
     value = ctx.problem.shape.bounds()[side][axis]
     return f"{ctx.problem.inputs[axis]} == {value:g}"
@@ -54,7 +84,7 @@ def _orders(ctx: Context) -> list[int]:
     order k stands for an Euler-Lagrange equation of order 2k."""
     out = [0] * len(ctx.problem.inputs)
     for term in ctx.problem.terms:
-        if term.selector is None and term.kind != "data":  # fitting u_x data is no PDE
+        if term.kind in ("equation", "objective"):  # fitting u_x data is no PDE
             for p in term.partials:
                 for i, k in enumerate(p.orders):
                     out[i] = max(out[i], k if term.squared else 2 * k)
@@ -133,6 +163,8 @@ def check_trivial_solution(ctx: Context) -> list[Finding]:
     terms = ctx.problem.terms
     if ctx.losses is None or has_data(ctx) or any(not term.squared for term in terms):
         return []
+    if _transform_moves_zero(ctx):
+        return []
     try:
         losses = ctx.losses(_Zero(len(ctx.problem.outputs)))
     except (PinnkitError, ArithmeticError, RuntimeError, KeyError, TypeError, ValueError):
@@ -146,6 +178,19 @@ def check_trivial_solution(ctx: Context) -> list[Finding]:
         "no data, so training will most likely return the zero solution",
         "make a condition or source term non-zero, add data, or for an eigenvalue problem "
         "fix the amplitude with a condition such as u - 1 at one point")]
+
+
+def _transform_moves_zero(ctx: Context) -> bool:
+    """A hard-constraint transform with T(x, 0) != 0 (it imposes non-zero values)."""
+    transform = getattr(ctx.model, "transform", None)
+    if transform is None:
+        return False
+    lo, hi = ctx.problem.shape.bounds()
+    u = torch.as_tensor(get_sampler("sobol")(64, len(lo), 3), dtype=torch.float64)
+    x = torch.as_tensor(lo) + u * torch.as_tensor(hi - lo)
+    with torch.no_grad():
+        y = transform(x, torch.zeros(len(x), len(ctx.problem.outputs), dtype=torch.float64))
+    return bool((y.abs() > 1e-12).any())
 
 
 def check_parameters(ctx: Context) -> list[Finding]:

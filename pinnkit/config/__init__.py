@@ -12,6 +12,9 @@ import yaml
 from ..errors import ConfigError
 from .load import apply_overrides, read_file, read_yaml
 from .schema import (
+    AdaptivePointsConfig,
+    BalanceConfig,
+    CausalConfig,
     ConditionConfig,
     Config,
     FourierConfig,
@@ -91,6 +94,7 @@ def to_yaml(cfg: Config) -> str:
 
 
 __all__ = [
+    "AdaptivePointsConfig", "BalanceConfig", "CausalConfig",
     "ConditionConfig", "Config", "ConfigError", "FourierConfig", "LoggingConfig", "ModelConfig",
     "PointsConfig", "StageConfig", "TrainingConfig", "build", "config_from_data", "load_config",
     "located", "read_yaml", "to_data", "to_yaml",

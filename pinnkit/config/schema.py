@@ -41,6 +41,17 @@ class ModelConfig:
     dtype: str = _f("float32", choices=("float32", "float64"))  # float64 for high accuracy
     engine: str = _f("auto", choices=("auto", "autograd", "taylor"))  # derivative engine
     fourier_features: FourierConfig | None = None  # random Fourier embedding of the inputs
+    periodic: dict[str, tuple[float, ...]] | None = None  # {x: [-1, 1]}: exactly periodic in x
+    transform: Any = None  # hard constraints: "x*(1 - x)*net + sin(pi*x)", or {u: ..., v: ...}
+
+
+@dataclass(frozen=True)
+class AdaptivePointsConfig:
+    scheme: str = _f("rad", choices=("rad", "r3"))  # rad: draw where residuals are large; r3:
+    #                                    keep points with above-mean residual, redraw the rest
+    candidates: int = _f(4, positive=True)  # rad: candidate points drawn per point kept
+    k: float = _f(1.0, positive=True)   # rad: density ~ |r|^k / mean(|r|^k) + c
+    c: float = _f(1.0, nonnegative=True)  # rad: uniform part of the density (0: residual only)
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,7 @@ class PointsConfig:
     sampler: str = "sobol"                  # sobol or uniform
     resample_every: int = _f(100, nonnegative=True)  # draw fresh points every N steps; 0 keeps them
     chunk: int = _f(0, nonnegative=True)    # residuals on N points at a time (less memory); 0: all
+    adaptive: AdaptivePointsConfig | None = None  # residual-based resampling of interior points
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,24 @@ class StageConfig:
     decay: float = _f(1.0, positive=True)   # multiply lr by this every decay_every steps
     decay_every: int = _f(1000, positive=True)  # steps between lr decays
     history: int = _f(50, positive=True)    # lbfgs: history size
+    schedule: str = _f("step", choices=("step", "cosine"))  # step: lr *= decay every
+    #                                    decay_every steps; cosine: lr -> lr_min over the stage
+    lr_min: float = _f(0.0, nonnegative=True)  # cosine: the learning rate at the stage's end
+
+
+@dataclass(frozen=True)
+class BalanceConfig:
+    scheme: str = _f("gradnorm", choices=("gradnorm", "annealing"))  # gradnorm: every term's
+    #           weighted gradient gets the same norm; annealing: max/mean rule of Wang et al.
+    every: int = _f(100, positive=True)     # Adam steps between weight updates
+    momentum: float = _f(0.9, nonnegative=True)  # new = momentum*old + (1 - momentum)*measured
+
+
+@dataclass(frozen=True)
+class CausalConfig:
+    chunks: int = _f(16, positive=True)     # time slices; later ones wait for earlier ones
+    epsilon: float = _f(1.0, positive=True)  # slice weight exp(-epsilon * earlier slices' loss)
+    time: str = "t"                         # the input that is time
 
 
 @dataclass(frozen=True)
@@ -72,6 +102,8 @@ class TrainingConfig:
     weights: dict[str, float] = _f(factory=dict)  # weight per loss term name; default 1
     compile: str = _f("auto", choices=("auto", "true", "false"))  # torch.compile the loss;
     # auto: only for runs of >= 2000 steps, where the compile time is repaid
+    balance: BalanceConfig | None = None    # adaptive weights; `weights` are the start values
+    causal: CausalConfig | None = None      # causal weighting of the equations in time
 
 
 @dataclass(frozen=True)
@@ -90,6 +122,10 @@ class ConditionConfig:
     on: str = ""                            # selector: x == 0, t == 0, boundary, ...
     residual: str = ""                      # expression that must vanish there
     weight: float | None = None             # overrides training.weights for this term
+    periodic: str | None = None             # instead of on/residual: an input whose two faces
+    #                                         must agree in the fields and their derivatives
+    order: int | None = _f(None, nonnegative=True)  # periodic: derivatives matched up to
+    #                                         this order; default: the equations' order - 1
 
 
 @dataclass(frozen=True)

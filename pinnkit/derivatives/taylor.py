@@ -16,18 +16,36 @@ Combo keys with nested autograd, for comparison and for modules Taylor mode cann
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
+from typing import Any
 
 import torch
 from torch import nn
 
-from ..expr.collapse import Combo
+from ..expr import Compiled, compile_expr
+from ..expr import tree as t
+from ..expr.analysis import differentiate, map_fields, rename_field
+from ..expr.collapse import Combo, collapse
 from ..expr.names import Partial
 from ..models.mlp import MLP
+from ..models.transform import NET
 from .autograd import AutogradEngine
 from .taylor_plan import Key, Plan, build_plan
-from .taylor_rules import Jet, activate, derivatives, fourier, linear, partitions
+from .taylor_rules import (
+    Jet,
+    activate,
+    concat,
+    derivatives,
+    fourier,
+    linear,
+    partitions,
+    scale,
+    select,
+    shift,
+    sine_jet,
+)
 
 __all__ = ["Combo", "ComboAutogradEngine", "TaylorEngine", "TaylorProgram", "stream_count",
            "supports"]
@@ -99,14 +117,31 @@ class TaylorProgram:
         # input directions in normalised coordinates; higher orders of x + t v vanish
         first = (dirs * norm.scale.to(x.dtype)).unsqueeze(1) if self.rows else None
         h = Jet(value, [first] + [None] * (len(self.rows) - 1) if self.rows else [], None)
-        if module.features is not None:
-            h = fourier(h, module.features.B.to(x.dtype), self.rows, collapsed)
-        derivs_of = module.activation.spec.derivatives
         top = self.plan.max_order
+        if module.periodic is not None:
+            h = self._periodic(module.periodic, h, collapsed)
+        if module.features is not None:
+            b = module.features.B.to(x.dtype)
+            if module.periodic is None:  # inputs are linear in t: closed-form sin/cos jets
+                h = fourier(h, b, self.rows, collapsed)
+            else:
+                z = linear(h, b.t(), None)
+                h = concat([h, sine_jet(z, top, self.rows, collapsed),
+                            sine_jet(shift(z, math.pi / 2), top, self.rows, collapsed)])
+        derivs_of = module.activation.spec.derivatives
         for layer in module.hidden:
             z = linear(h, layer.weight, layer.bias)
             h = activate(z, derivatives(z.value, top, derivs_of), self.rows, collapsed)
         return linear(h, module.out.weight, module.out.bias)
+
+    def _periodic(self, emb: nn.Module, h: Jet, collapsed: list[tuple[int, torch.Tensor]]
+                  ) -> Jet:
+        """[h_other, cos(theta), sin(theta)] with theta = omega h_p + phase (PeriodicEmbedding)."""
+        dtype, top = h.value.dtype, self.plan.max_order
+        theta = shift(scale(select(h, emb.periodic), emb.omega.to(dtype)), emb.phase.to(dtype))
+        return concat([select(h, emb.other),
+                       sine_jet(shift(theta, math.pi / 2), top, self.rows, collapsed),
+                       sine_jet(theta, top, self.rows, collapsed)])
 
     def read(self, y: Jet) -> dict[Key, torch.Tensor]:
         """Each key as the weighted sum of output streams its plan names."""
@@ -137,6 +172,7 @@ class TaylorEngine:
     def __init__(self) -> None:
         self.streams = 0  # streams in the last evaluation, for tests and benchmarks
         self._programs: dict[tuple, TaylorProgram] = {}
+        self._rules: dict[tuple, dict[Key, Compiled]] = {}
 
     def program(self, wanted: Iterable[Key], n_inputs: int, outputs: Sequence[str]
                 ) -> TaylorProgram:
@@ -164,10 +200,80 @@ class TaylorEngine:
     ) -> dict[Key, torch.Tensor]:
         if not supports(module):
             raise TypeError(f"the taylor engine needs a pinnkit MLP, not {type(module).__name__}")
-        program = self.program(wanted, x.shape[-1], outputs)
+        transform = getattr(module, "transform", None)
+        if transform is None:
+            program = self.program(wanted, x.shape[-1], outputs)
+            self.streams = program.plan.streams
+            with nullcontext() if create_graph else torch.no_grad():
+                return program(module, x)  # type: ignore[arg-type]
+        rules = self.transformed(transform, tuple(sorted(set(wanted), key=_sort_key)))
+        program = self.program(frozenset().union(*(r.needs for r in rules.values())),
+                               x.shape[-1], outputs)
         self.streams = program.plan.streams
         with nullcontext() if create_graph else torch.no_grad():
-            return program(module, x)  # type: ignore[arg-type]
+            raw = program(module, x)  # type: ignore[arg-type]
+            env: dict[Any, Any] = dict(transform.constants)
+            env.update({name: x[:, i] for i, name in enumerate(transform.inputs)})
+            env.update(raw)
+            out = {}
+            for key, rule in rules.items():
+                v = torch.as_tensor(rule(env), dtype=x.dtype, device=x.device)
+                out[key] = v.expand(x.shape[0]) if v.ndim == 0 else v
+            return out
+
+    @torch.compiler.disable
+    def transformed(self, transform: nn.Module, keys: tuple[Key, ...]) -> dict[Key, Compiled]:
+        """Each requested key of a transformed field as an expression of the raw network's
+        derivatives: the transform differentiated symbolically (chain rule), then collapsed,
+        so a Laplacian of ``x*(1 - x)*net`` still reads one collapsed stream of ``net``."""
+        cache_key = (id(transform), keys)
+        if cache_key not in self._rules:
+            self._rules[cache_key] = {k: transformed_rule(transform, k) for k in keys}
+        return self._rules[cache_key]
+
+
+def transformed_rule(transform: Any, key: Key) -> Compiled:
+    """``key`` (a derivative or Combo of a field) of ``transform``'s output, written in the
+    raw network's derivatives; a field the transform leaves alone reads its raw key."""
+    compiled = transform.compiled.get(key.field)
+    if compiled is None:
+        node: t.Node = t.ComboField(key) if isinstance(key, Combo) else t.Field(key)
+        return compile_expr(node)
+    base = rename_field(compiled.tree, NET, key.field)  # raw column of this field
+    inputs = transform.inputs
+
+    def along(orders: tuple[int, ...]) -> t.Node:
+        node = base
+        for i, k in enumerate(orders):
+            for _ in range(k):
+                node = differentiate(node, i, inputs)
+        return node
+
+    if not isinstance(key, Combo):
+        return compile_expr(along(key.orders))
+    # Sum c_a D^a T(x, net): by Faa di Bruno the only order-k derivatives of net in it are
+    # T_net * D^a net, so they add up to T_net * (the same Combo of net): one stream.
+    k, node = key.order, t.Num(0.0)
+    for orders, coeff in key.terms:
+        node = t.add(node, t.mul(t.Num(coeff), along(orders)))
+    node = map_fields(node, lambda p: t.Num(0.0) if p.order == k else None)
+    value = Partial(key.field, (0,) * len(inputs))
+    as_sym = map_fields(base, lambda p: t.Sym(NET))  # base reads net's value only
+    slope = _unsym(differentiate(as_sym, 0, (NET,)), value)  # dT/dnet
+    return compile_expr(collapse(t.add(node, t.mul(slope, t.ComboField(key)))))
+
+
+def _unsym(node: t.Node, value: Partial) -> t.Node:
+    """``node`` with the symbol ``net`` read as the raw field's value again."""
+    if isinstance(node, t.Sym) and node.name == NET:
+        return t.Field(value)
+    if isinstance(node, t.Neg):
+        return t.neg(_unsym(node.arg, value))
+    if isinstance(node, t.Call):
+        return t.Call(node.func, _unsym(node.arg, value))
+    if isinstance(node, t.Bin):
+        return t.Bin(node.op, _unsym(node.left, value), _unsym(node.right, value))
+    return node
 
 
 # The autograd engine answers Combo keys itself; kept as a name for callers.

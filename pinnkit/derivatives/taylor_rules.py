@@ -209,3 +209,50 @@ def fourier(h: Jet, b: Tensor, rows: list[int], collapsed: list[tuple[int, Tenso
         cols.append(torch.cat([torch.zeros_like(h.value), ak * cycle[k % 4],
                                ak * cycle[(k + 1) % 4]], dim=-1))
     return Jet(value, orders, torch.stack(cols) if cols else None)
+
+
+def _sines(z: Tensor, k: int) -> list[Tensor]:
+    """sin and its derivatives: sin, cos, -sin, -cos, ..."""
+    s, c = torch.sin(z), torch.cos(z)
+    cycle = [s, c, -s, -c]
+    return [cycle[i % 4] for i in range(k + 1)]
+
+
+def select(h: Jet, columns: Tensor) -> Jet:
+    """The jet of some columns of ``h``."""
+    pick = lambda t: None if t is None else t.index_select(-1, columns)  # noqa: E731
+    return Jet(pick(h.value), [pick(t) for t in h.orders], pick(h.collapsed))
+
+
+def concat(parts: list[Jet]) -> Jet:
+    """Columns side by side; a zero (None) or point-independent block is filled out."""
+    n = parts[0].value.shape[0]
+    value = torch.cat([p.value for p in parts], dim=-1)
+
+    def join(blocks: list[Tensor | None], widths: list[int]) -> Tensor | None:
+        if all(b is None for b in blocks):
+            return None
+        lead = next(b for b in blocks if b is not None).shape[0]
+        ref = value
+        return torch.cat([ref.new_zeros(lead, n, w) if b is None else b.expand(lead, n, w)
+                          for b, w in zip(blocks, widths, strict=True)], dim=-1)
+
+    widths = [p.value.shape[-1] for p in parts]
+    orders = [join([p.orders[k] for p in parts], widths) for k in range(len(parts[0].orders))]
+    return Jet(value, orders, join([p.collapsed for p in parts], widths))
+
+
+def sine_jet(z: Jet, top: int, rows: list[int], collapsed: list[tuple[int, Tensor]]) -> Jet:
+    """The jet of sin(z), for any jet z (embeddings that are not the first layer)."""
+    return activate(z, derivatives(z.value, top, _sines), rows, collapsed)
+
+
+def shift(z: Jet, c: float | Tensor) -> Jet:
+    """z + c for a constant c (per column): only the value moves."""
+    return Jet(z.value + c, z.orders, z.collapsed)
+
+
+def scale(z: Jet, w: Tensor) -> Jet:
+    """z * w for a constant per-column w."""
+    mul = lambda t: None if t is None else t * w  # noqa: E731
+    return Jet(z.value * w, [mul(t) for t in z.orders], mul(z.collapsed))

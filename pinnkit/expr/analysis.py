@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from . import tree as t
 from .names import Partial
@@ -85,6 +85,32 @@ def differentiate(node: t.Node, i: int, inputs: Sequence[str]) -> t.Node:
         }[node.func]
         return t.mul(outer(), inner) if inner != t.Num(0.0) else t.Num(0.0)
     raise TypeError(f"cannot differentiate {type(node).__name__}")
+
+
+def map_fields(node: t.Node, fn: Callable[[Partial], t.Node | None]) -> t.Node:
+    """``node`` with each field derivative p replaced by ``fn(p)`` (None: kept)."""
+    r = lambda n: map_fields(n, fn)  # noqa: E731
+    if isinstance(node, t.Field):
+        new = fn(node.partial)
+        return node if new is None else new
+    if isinstance(node, t.Neg):
+        return t.neg(r(node.arg))
+    if isinstance(node, t.Call):
+        return t.Call(node.func, r(node.arg))
+    if isinstance(node, t.Bin):
+        build = {"+": t.add, "-": t.sub, "*": t.mul, "/": t.div, "**": t.power}[node.op]
+        return build(r(node.left), r(node.right))
+    if isinstance(node, t.Compare):
+        return t.Compare(node.op, r(node.left), r(node.right))
+    if isinstance(node, t.Logic):
+        return t.Logic(node.op, tuple(r(a) for a in node.args))
+    return node
+
+
+def rename_field(node: t.Node, old: str, new: str) -> t.Node:
+    """``node`` with every derivative of field ``old`` read as the same one of ``new``."""
+    return map_fields(node, lambda p: t.Field(Partial(new, p.orders)) if p.field == old
+                      else None)
 
 
 def render(node: t.Node, inputs: Sequence[str]) -> str:

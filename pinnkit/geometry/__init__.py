@@ -4,6 +4,7 @@ from .csg import Difference, Intersection, Union
 from .disk import Ball, Disk
 from .from_config import require_selected, shape_from_config
 from .normals import boundary_namespace, normal_env, normal_names
+from .periodic import paired_faces
 from .polygon import Polygon
 from .product import SpaceTime
 from .sampling import SAMPLERS, get_sampler
@@ -12,5 +13,5 @@ from .shapes import BoundarySample, Box, Piece, Shape
 
 __all__ = ["SAMPLERS", "Ball", "BoundarySample", "Box", "Difference", "Disk", "Intersection",
            "Piece", "Polygon", "Selector", "Shape", "SpaceTime", "Union", "boundary_namespace",
-           "get_sampler", "normal_env", "normal_names", "parse_selector", "require_selected",
-           "shape_from_config"]
+           "get_sampler", "normal_env", "normal_names", "paired_faces", "parse_selector",
+           "require_selected", "shape_from_config"]

@@ -12,6 +12,8 @@ import torch
 from torch import nn
 
 from .activations import Activation
+from .features import PeriodicEmbedding
+from .transform import OutputTransform
 
 
 class Normalize(nn.Module):
@@ -45,7 +47,13 @@ class FourierFeatures(nn.Module):
 
 
 class MLP(nn.Module):
-    """normalise -> [features] -> (Linear -> activation) x depth -> Linear."""
+    """normalise -> [periodic] -> [features] -> (Linear -> activation) x depth -> Linear
+    -> [transform].
+
+    ``periodic`` ({input column: (a, b)}) embeds those inputs as cos/sin of their phase, so
+    the network is exactly periodic in them; ``transform`` (an ``OutputTransform``) maps the
+    raw output and the raw inputs to the fields (hard constraints).
+    """
 
     def __init__(
         self,
@@ -58,22 +66,36 @@ class MLP(nn.Module):
         upper: Sequence[float] | None = None,
         fourier: tuple[int, float] | None = None,
         seed: int = 0,
+        periodic: dict[int, tuple[float, float]] | None = None,
+        transform: OutputTransform | None = None,
     ) -> None:
         super().__init__()
         self.n_in, self.n_out = n_in, n_out
         self.normalize = Normalize(lower if lower is not None else [-1.0] * n_in,
                                    upper if upper is not None else [1.0] * n_in)
-        self.features = FourierFeatures(n_in, fourier[0], fourier[1], seed) if fourier else None
-        sizes = [self.features.n_out if self.features else n_in] + [width] * depth
+        self.periodic = PeriodicEmbedding(n_in, periodic, self.normalize.scale.tolist(),
+                                          self.normalize.shift.tolist()) if periodic else None
+        n_embedded = self.periodic.n_out if self.periodic else n_in
+        self.features = FourierFeatures(n_embedded, fourier[0], fourier[1], seed) \
+            if fourier else None
+        sizes = [self.features.n_out if self.features else n_embedded] + [width] * depth
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:], strict=False))
         self.activation = Activation(activation)
         self.out = nn.Linear(sizes[-1], n_out)
+        self.transform = transform
         for layer in [*self.hidden, self.out]:
             nn.init.xavier_normal_(layer.weight)
             nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.raw(x)
+        return self.transform(x, y) if self.transform is not None else y
+
+    def raw(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's output before the output transform."""
         h = self.normalize(x)
+        if self.periodic is not None:
+            h = self.periodic(h)
         if self.features is not None:
             h = self.features(h)
         for layer in self.hidden:

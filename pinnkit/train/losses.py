@@ -7,11 +7,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..config import PointsConfig
 from ..derivatives.autograd import AutogradEngine
-from ..geometry import get_sampler
+from ..geometry import get_sampler, paired_faces
 from ..problem import CompiledProblem, Term
 from .distributed import SINGLE, Dist, shard
 
@@ -52,6 +53,7 @@ class PointSet:
     normals: torch.Tensor | None = None
     chunking: Chunking = field(default_factory=Chunking)
     extra: dict[Any, torch.Tensor] = field(default_factory=dict)  # env entries, e.g. observed
+    paired: bool = False  # rows i and n/2 + i belong together (periodic): never chunked
 
 
 class Collocation:
@@ -76,10 +78,19 @@ class Collocation:
         for term in self.problem.terms:
             if term.kind == "data":
                 continue
-            groups.setdefault(term.selector.text if term.selector else None, []).append(term)
+            group = term.selector.text if term.selector else \
+                (None if term.periodic is None else f"periodic {term.periodic}")
+            groups.setdefault(group, []).append(term)
         sets = []
         for i, (text, terms) in enumerate(groups.items()):
-            if text is None:
+            if terms[0].periodic is not None:  # rows i and n + i are a pair: shard by pair
+                pts = paired_faces(shape, terms[0].periodic, self.cfg.boundary, self.sampler,
+                                   seed + 31 * i)
+                low, high = np.split(pts, 2)
+                pts = np.concatenate([shard(low, self.dist), shard(high, self.dist)])
+                sets.append(PointSet(tuple(terms), self._tensor(pts), None, self.chunking,
+                                     paired=True))
+            elif text is None:
                 pts = shard(shape.sample_interior(self.cfg.domain, self.sampler, seed), self.dist)
                 sets.append(PointSet(tuple(terms), self._tensor(pts), None, self.chunking))
             else:
@@ -118,32 +129,43 @@ def data_point_sets(problem: CompiledProblem, device: torch.device, dtype: torch
     return sets
 
 
+Reduce = Callable[[Term, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
 def term_losses(model: torch.nn.Module, engine: Callable, problem: CompiledProblem,
-                sets: list[PointSet]) -> dict[str, torch.Tensor]:
+                sets: list[PointSet], reduce: Reduce | None = None) -> dict[str, torch.Tensor]:
     """Mean squared residual of every term, each set evaluated for its own needs only.
 
     A set whose ``chunking.size`` is below its number of points is evaluated in chunks
     (see ``chunked_losses``); running out of GPU memory halves the chunk and retries.
+    ``reduce(term, x, per_point)``, where given, replaces the mean of the interior sets'
+    per-point losses (causal weighting); such sets need all their points at once.
     """
     losses: dict[str, torch.Tensor] = {}
     for ps in sets:
-        losses.update(set_losses(model, engine, problem, ps))
+        losses.update(set_losses(model, engine, problem, ps, reduce))
     return losses
 
 
 def set_losses(model: torch.nn.Module, engine: Callable, problem: CompiledProblem,
-               ps: PointSet) -> dict[str, torch.Tensor]:
+               ps: PointSet, reduce: Reduce | None = None) -> dict[str, torch.Tensor]:
     """The mean squared residuals of ``ps``'s terms, backing off on CUDA out-of-memory."""
     n, backed_off = ps.x.shape[0], False
+    whole = reduce is not None and ps.terms[0].selector is None and ps.terms[0].kind != "data"
     while True:
         try:
-            # data sets (ps.extra: row indices and observations) are small and never chunked
-            if 0 < ps.chunking.size < n and not ps.extra:
+            # data sets (ps.extra) are small, periodic pairs must stay together and a
+            # reduced set needs every point: these are never chunked
+            if 0 < ps.chunking.size < n and not ps.extra and not ps.paired and not whole:
                 losses = chunked_losses(model, engine, problem, ps, ps.chunking.size)
             else:
-                losses = {k: v.mean() for k, v in pointwise(model, engine, problem, ps).items()}
+                per_point = pointwise(model, engine, problem, ps)
+                losses = {t.name: reduce(t, ps.x, per_point[t.name]) if whole and reduce
+                          else per_point[t.name].mean() for t in ps.terms}
             break
         except torch.cuda.OutOfMemoryError as exc:
+            if ps.paired or whole:
+                raise
             ps.chunking.halve(n, exc)
             backed_off = True
         if ps.x.is_cuda:  # the failed attempt's tensors are free once the exception is gone

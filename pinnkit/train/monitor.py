@@ -49,6 +49,8 @@ class Monitor:
         record = {"step": state.step, "stage": state.stage + 1, "loss/total": closure.total}
         record.update({f"loss/{k}": v for k, v in closure.terms.items()})
         record.update({f"weight/{k}": float(v) for k, v in state.weights.items()})
+        if closure.techniques is not None:
+            record.update(closure.techniques.scalars())
         if state.optimizer is not None:
             record["lr"] = float(state.optimizer.param_groups[0]["lr"])
         record["grad_norm"] = grad_norm(state.trainable())

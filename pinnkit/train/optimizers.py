@@ -49,6 +49,10 @@ OPTIMIZERS: dict[str, Callable[[Iterable[torch.nn.Parameter], StageConfig],
 
 def make_scheduler(opt: torch.optim.Optimizer, stage: StageConfig
                    ) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """Stepped once per optimizer call: cosine reaches ``lr_min`` at the stage's end."""
+    if stage.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=stage.steps,
+                                                          eta_min=stage.lr_min)
     if stage.decay == 1.0:
         return None
     return torch.optim.lr_scheduler.StepLR(opt, step_size=stage.decay_every, gamma=stage.decay)

@@ -30,6 +30,7 @@ from ..errors import PinnkitError
 from ..log import Progress
 from ..models.mlp import MLP
 from ..problem import CompiledProblem
+from .architecture import output_transform, periodic_columns
 from .distributed import SINGLE, Dist, average, average_gradients, device_for
 from .guard import NanGuard, diagnose
 from .losses import Collocation, term_losses
@@ -38,6 +39,7 @@ from .optimizers import run_steps
 from .runfolder import RunFolder, restore
 from .state import TrainState
 from .stop import StopRequest
+from .techniques import Techniques, validate_options
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -69,12 +71,14 @@ def build_model(problem: CompiledProblem, cfg: Config) -> MLP:
     torch.manual_seed(cfg.training.seed)
     return MLP(len(problem.inputs), len(problem.outputs), cfg.model.width, cfg.model.depth,
                cfg.model.activation, lo.tolist(), hi.tolist(),
-               (ff.features, ff.sigma) if ff else None, cfg.training.seed)
+               (ff.features, ff.sigma) if ff else None, cfg.training.seed,
+               periodic_columns(problem, cfg), output_transform(problem, cfg))
 
 
 def new_state(problem: CompiledProblem, cfg: Config, device: torch.device,
               dtype: torch.dtype, dist: Dist = SINGLE) -> TrainState:
     """A fresh run's state: initialised network, first points, the configured weights."""
+    validate_options(problem, cfg)  # model and technique keys, located in the YAML
     model = build_model(problem, cfg).to(device=device, dtype=dtype)
     problem.parameters.to(device=device, dtype=dtype)  # learnable scalars of the residuals
     points = Collocation(problem, cfg.training.points, cfg.training.seed, device, dtype, dist)
@@ -86,16 +90,19 @@ class Closure:
     """Weighted loss and its gradients at the current parameters; keeps the last values."""
 
     def __init__(self, state: TrainState, engine: Any, problem: CompiledProblem,
-                 losses: Any = term_losses, dist: Dist = SINGLE) -> None:
+                 losses: Any = term_losses, dist: Dist = SINGLE,
+                 techniques: Techniques | None = None) -> None:
         self.state, self.engine, self.problem, self.dist = state, engine, problem, dist
         self.losses = losses  # term_losses, or its torch.compile'd twin
+        self.techniques = techniques  # causal weighting reduces the equations' losses
         self.total, self.terms = math.nan, {}
 
     def __call__(self) -> torch.Tensor:
         state = self.state
         for p in state.trainable():  # as optimizer.zero_grad; also between stages
             p.grad = None
-        losses = self.losses(state.model, self.engine, self.problem, state.points.sets)
+        reduce = self.techniques.reduce if self.techniques is not None else None
+        losses = self.losses(state.model, self.engine, self.problem, state.points.sets, reduce)
         loss: torch.Tensor = sum(state.weights[n] * v for n, v in losses.items())  # type: ignore
         loss.backward()
         self.terms = {k: float(v.detach()) for k, v in losses.items()}
@@ -131,7 +138,8 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
     # the Taylor forward is a first-order graph, so the loss (and its backward) compiles
     losses_fn, compile_info = maybe_compile(term_losses, cfg.training.compile,
                                             sum(s.steps for s in cfg.training.stages))
-    closure = Closure(state, engine, problem, losses_fn, dist)
+    techniques = Techniques(problem, cfg, state, engine)  # weights, causal, adaptive points
+    closure = Closure(state, engine, problem, losses_fn, dist, techniques)
     stages, log = cfg.training.stages, cfg.logging
     last = len(stages) - 1
     if state.stage > last or (state.stage == last and state.stage_step >= stages[last].steps):
@@ -147,12 +155,15 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
                 stage = stages[index]
                 if state.optimizer is None:
                     state.enter_stage(index, stage)
+                techniques.start_stage(stage)
                 guard.keep(state)
                 console.stage(f"stage {index + 1}/{len(stages)} {stage.optimizer}",
                               stage.steps, state.stage_step)
                 converged = False
                 while state.stage_step < stage.steps and not stop(state.step):
-                    resample_if_due(state, cfg.training.points, stage)
+                    resample_if_due(state, cfg.training.points, stage, techniques)
+                    if stage.optimizer == "adam":
+                        techniques.before_step(state.step)
                     taken = run_steps(state.optimizer, closure, stage.steps - state.stage_step)
                     if state.scheduler is not None:
                         state.scheduler.step()
@@ -194,11 +205,12 @@ def crossed(before: int, after: int, every: int) -> bool:
     return after // every > before // every
 
 
-def resample_if_due(state: TrainState, cfg: PointsConfig, stage: StageConfig) -> None:
+def resample_if_due(state: TrainState, cfg: PointsConfig, stage: StageConfig,
+                    techniques: Techniques) -> None:
     """Fresh points every ``resample_every`` steps, in Adam stages (L-BFGS needs fixed ones)."""
     every = cfg.resample_every
     if stage.optimizer == "adam" and every and state.step and state.step % every == 0:
-        state.points.sample(state.step // every)
+        techniques.resample(state.step // every)
 
 
 def finish(state: TrainState, closure: Closure, monitor: Monitor, folder: RunFolder,

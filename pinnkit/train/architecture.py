@@ -1,0 +1,47 @@
+"""Model options that depend on the problem: periodic inputs and the output transform.
+
+Both are validated here against the problem's inputs, outputs and constants, so a typo in
+``model.periodic`` or ``model.transform`` is a ``ConfigError`` naming the key and its
+line, raised by ``pinnkit check`` before any training.
+"""
+
+from __future__ import annotations
+
+from ..config import Config
+from ..errors import ConfigError, did_you_mean
+from ..models.transform import OutputTransform
+from ..problem import CompiledProblem
+
+
+def periodic_columns(problem: CompiledProblem, cfg: Config
+                     ) -> dict[int, tuple[float, float]] | None:
+    """``model.periodic: {x: [a, b]}`` -> {column of x: (a, b)}, or None."""
+    spec = cfg.model.periodic
+    if not spec:
+        return None
+    out: dict[int, tuple[float, float]] = {}
+    for name, bounds in spec.items():
+        key = f"model.periodic.{name}"
+        if name not in problem.inputs:
+            raise ConfigError(key, f"'{name}' is not an input"
+                              f"{did_you_mean(name, problem.inputs)}",
+                              "one of: " + ", ".join(problem.inputs), "use an input name")
+        if len(bounds) != 2 or not bounds[1] > bounds[0]:
+            raise ConfigError(key, f"found {list(bounds)}", "the period as [low, high] with "
+                              "low < high", f"write {name}: [-1, 1]")
+        out[problem.inputs.index(name)] = (float(bounds[0]), float(bounds[1]))
+    return out
+
+
+def output_transform(problem: CompiledProblem, cfg: Config) -> OutputTransform | None:
+    """``model.transform`` compiled against the problem, or None."""
+    spec = cfg.model.transform
+    if spec is None:
+        return None
+    return OutputTransform(spec, problem.inputs, problem.outputs, problem.constants)
+
+
+def validate_model_options(problem: CompiledProblem, cfg: Config) -> None:
+    """Raise the ``ConfigError`` that building the model would raise; build nothing else."""
+    periodic_columns(problem, cfg)
+    output_transform(problem, cfg)

@@ -1,0 +1,49 @@
+"""scripts/accuracy.py end to end in its --quick mode (a few steps per config)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("accuracy", ROOT / "scripts" / "accuracy.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_table_and_json(tmp_path, capsys):
+    accuracy = _script()
+    out, js = tmp_path / "table.md", tmp_path / "r.json"
+    code = accuracy.main(["--quick", "--only", "heat,poisson_nd", "--runs", str(tmp_path / "runs"),
+                          "--out", str(out), "--json", str(js)])
+    assert code == 0
+    table = out.read_text()
+    assert "| heat | u " in table and "| 1.00e-03 |" in table
+    assert "PINNacle PNd: — / 4.67e-04" in table
+    data = json.loads(js.read_text())
+    assert data["quick"] and [r["name"] for r in data["results"]] == ["heat", "poisson_nd"]
+    assert all(r["steps"] == 20 for r in data["results"])
+    assert (tmp_path / "runs" / "heat" / "metrics.json").exists()
+    assert table in capsys.readouterr().out
+
+
+def test_unknown_name_exits_2(capsys):
+    assert _script().main(["--quick", "--only", "haet"]) == 2
+    assert "no config named haet" in capsys.readouterr().err
+
+
+def test_collect_tabulates_finished_runs_without_training(tmp_path, capsys):
+    accuracy = _script()
+    runs = tmp_path / "runs"
+    assert accuracy.main(["--quick", "--only", "heat", "--runs", str(runs)]) == 0
+    trained = json.loads((runs / "heat" / "metrics.json").read_text())["l2_relative_error"]
+    capsys.readouterr()
+    # a library problem without a run folder is listed as failed, so the exit code is 1
+    assert accuracy.main(["--collect", "--only", "heat,wave", "--runs", str(runs)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("Collected from run folders")
+    assert f"| heat | u {trained['u']:.2e} |" in out
+    assert "| wave | failed: no finished run" in out
