@@ -206,7 +206,10 @@ class TaylorEngine:
             self.streams = program.plan.streams
             with nullcontext() if create_graph else torch.no_grad():
                 return program(module, x)  # type: ignore[arg-type]
-        rules = self.transformed(transform, tuple(sorted(set(wanted), key=_sort_key)))
+        keys = tuple(sorted(set(wanted), key=_sort_key))
+        rules = self._rules.get((transform.signature, keys))  # plain lookup: traceable
+        if rules is None:
+            rules = self.transformed(transform, keys)
         program = self.program(frozenset().union(*(r.needs for r in rules.values())),
                                x.shape[-1], outputs)
         self.streams = program.plan.streams
@@ -226,7 +229,7 @@ class TaylorEngine:
         """Each requested key of a transformed field as an expression of the raw network's
         derivatives: the transform differentiated symbolically (chain rule), then collapsed,
         so a Laplacian of ``x*(1 - x)*net`` still reads one collapsed stream of ``net``."""
-        cache_key = (id(transform), keys)
+        cache_key = (transform.signature, keys)
         if cache_key not in self._rules:
             self._rules[cache_key] = {k: transformed_rule(transform, k) for k in keys}
         return self._rules[cache_key]

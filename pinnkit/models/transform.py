@@ -51,7 +51,8 @@ def compile_transform(spec: Any, inputs: Sequence[str], outputs: Sequence[str],
         except ExprError as exc:
             raise ConfigError(sub, exc.message + (f" (column {exc.column + 1})"
                                                   if exc.column is not None else "")
-                              + f" in '{exc.text}'", "", exc.fix) from None
+                              + f" in '{exc.text}'", "an expression of net (the raw network "
+                              "output), the inputs and constants", exc.fix) from None
         if any(p.order > 0 for p in compiled.needs):
             raise ConfigError(sub, f"'{text}' differentiates net",
                               "an expression of net itself, the inputs and constants",
@@ -81,6 +82,10 @@ class OutputTransform(nn.Module):
         self.compiled = compile_transform(spec, self.inputs, self.outputs,
                                           tuple(self.constants))
         self.columns = {f: self.outputs.index(f) for f in self.compiled}
+        # identifies the transform in caches (a plain string: torch.compile guards on it)
+        self.signature = repr((sorted((f, render(c.tree, self.inputs))
+                                      for f, c in self.compiled.items()),
+                               self.inputs, self.outputs, sorted(self.constants.items())))
         self._net = Partial(NET, (0,) * len(self.inputs))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
