@@ -156,3 +156,36 @@ def test_first_ctrl_c_asks_for_a_stop_and_the_second_aborts() -> None:
         with pytest.raises(KeyboardInterrupt):
             signal.raise_signal(signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+TECHNIQUES = """\
+  balance: {scheme: gradnorm, every: 20}
+  causal: {chunks: 4, epsilon: 1.0}
+"""
+
+
+def test_resume_with_the_techniques_matches_the_straight_run(tmp_path: Path) -> None:
+    """Adaptive weights (in the checkpointed weight table), causal weighting and RAD
+    points (the checkpointed points) survive a stop inside Adam exactly."""
+    from runhelpers import TINY
+
+    text = TINY.replace("resample_every: 30}", "resample_every: 30, adaptive: {scheme: rad}}")
+    text = text.replace("training:\n", "training:\n" + TECHNIQUES)
+    text = text.replace("decay: 0.5, decay_every: 40", "schedule: cosine, lr_min: 1.0e-4")
+    text = text.replace("model: {width: 6, depth: 2, activation: tanh, dtype: float64}",
+                        "model: {width: 6, depth: 2, activation: tanh, dtype: float64,\n"
+                        "        transform: 't*net + sin(pi*x)'}")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    straight = trainer.fit(*resolve(write_config(tmp_path / "a", text)), tmp_path / "a" / "run",
+                           progress=False)
+    assert straight.history[-1]["weight/walls"] != 1.0  # the balancer did move the weights
+    folder = tmp_path / "b" / "run"
+    first = trainer.fit(*resolve(write_config(tmp_path / "b", text)), folder, progress=False,
+                        stop_at=70)
+    assert first.metrics["steps"] == 70
+    second = trainer.fit(*resolve(write_config(tmp_path / "b", text)), folder, progress=False,
+                         resume=True)
+    assert second.metrics["steps"] == 200
+    diff = (flat_params(second.model) - flat_params(straight.model)).abs().max().item()
+    assert diff <= TOL, f"resumed parameters differ by {diff:.3e}"
