@@ -41,10 +41,14 @@ TARGETS = {"heat": 1e-3, "poisson": 1e-3, "burgers": 1e-3, "wave": 1e-3, "kovasz
 
 # Published numbers: (source, vanilla PINN, best PINN method); None where not known here.
 # PINNacle = Hao et al., NeurIPS 2024, Table 3 (L2RE; 20k Adam iterations, 5 x 100 tanh).
-# Burgers1d-C and the best-method figures of Wave1d-C and PNd are from a summary of that
-# table; the vanilla Wave1d-C figure is recalled from the paper and not re-verified here
-# (docs/readme/7.md says which is which). Raissi et al. 2019 report 6.7e-4 on Burgers and
-# Wang et al. 2023 ("expert's guide", jaxpi) 5.37e-5 on Allen-Cahn.
+# The paper's table could not be read from this machine; these figures come from a
+# secondary summary of Table 3 and are marked unverified in the README: Burgers1d-C
+# 1.45e-2 (vanilla PINN, also given as the best), Wave1d-C best 9.79e-2 (PINN-NTK), PNd
+# best 4.67e-4 (L-BFGS); the vanilla Wave1d-C figure 5.88e-1 is recalled, and the vanilla
+# PNd figure was not found. The problem definitions were checked against the PINNacle
+# code (src/pde/wave.py Wave1D, src/pde/poisson.py PoissonND with dim 5, burgers.py).
+# Raissi et al. 2019 report 6.7e-4 on Burgers; Wang et al. 2023 ("expert's guide",
+# jaxpi) 5.37e-5 on Allen-Cahn.
 PUBLISHED = {
     "burgers": ("PINNacle Burgers1d-C", 1.45e-2, 1.45e-2),
     "wave": ("PINNacle Wave1d-C", 5.88e-1, 9.79e-2),
