@@ -7,13 +7,17 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
 import pinnkit
+from pinnkit.api import resolve
 from pinnkit.cli import main
-from pinnkit.train.guard import TrainingError
+from pinnkit.derivatives.autograd import AutogradEngine
+from pinnkit.train.guard import TrainingError, diagnose
+from pinnkit.train.losses import Collocation
 
 # pinnkit.train is also the name of the train() function: import the module by its path
 trainer = importlib.import_module("pinnkit.train.trainer")
@@ -116,3 +120,27 @@ def test_signals_leave_a_resumable_run(tiny_yaml, tmp_path, sig):
     resumed = torch.load(out / "checkpoints" / "last.pt", weights_only=True)["state"]
     assert resumed["step"] > state["step"]
     assert not list((out / "checkpoints").glob("*.tmp"))  # a killed write's temp file is swept
+
+
+class _NanRight(torch.nn.Module):
+    """u = (sin(x) + t) sqrt(0.75 - x): NaN, with all its derivatives, where x > 0.75."""
+
+    def __init__(self):
+        super().__init__()
+        self.p = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return (torch.sin(x[:, :1]) + x[:, 1:2] + self.p) * torch.sqrt(0.75 - x[:, :1])
+
+
+def test_diagnose_names_data_and_periodic_terms_with_their_points():
+    """The NaN report reads data terms' observations and maps a periodic residual's
+    entries back to the pair's point (regression: both used to break the report)."""
+    root = Path(__file__).resolve().parents[1]
+    problem, cfg = resolve(root / "configs" / "heat_inverse.yaml",
+                           ["conditions.cycle={periodic: x, order: 1}"])
+    points = Collocation(problem, cfg.training.points, 0, torch.device("cpu"), torch.float64)
+    text = diagnose(_NanRight().double(), AutogradEngine(), problem, points.sets)
+    assert "cycle: " in text and "obs.u: " in text and "heat: " in text, text
+    cycle = text.split("cycle: ")[1].split(";")[0]
+    assert "x=0 " in cycle or "x=0," in cycle  # the low-face point of a broken pair

@@ -77,13 +77,18 @@ def diagnose(model: torch.nn.Module, engine: Any, problem: CompiledProblem,
             needs = frozenset().union(*(t.needs for t in ps.terms))
             table = engine(model, ps.x, needs, problem.outputs, create_graph=False)
             env = problem.env(ps.x, table, ps.normals)
+            env.update(ps.extra)  # observed values of data terms
+            n = ps.x.shape[0]
             for term in ps.terms:
-                r = torch.as_tensor(term.residual(env)).detach().expand(ps.x.shape[0])
+                r = torch.as_tensor(term.residual(env)).detach().reshape(-1)
+                r = r.expand(n) if r.numel() == 1 else r
                 bad = ~torch.isfinite(r)
                 if bad.any():
+                    # a periodic residual stacks blocks of pairs: entry i is pair i mod n/2
+                    period = n // 2 if ps.paired else n
                     where = ", ".join(
-                        "(" + ", ".join(f"{n}={float(v):.3g}" for n, v in zip(
-                            problem.inputs, ps.x[i], strict=True)) + ")"
+                        "(" + ", ".join(f"{name}={float(v):.3g}" for name, v in zip(
+                            problem.inputs, ps.x[i % period], strict=True)) + ")"
                         for i in bad.nonzero()[:limit, 0].tolist())
                     parts.append(f"{term.name}: {int(bad.sum())} of {len(r)} points, at "
                                  f"{where}")
