@@ -98,8 +98,9 @@ def test_data_script_regenerates_the_shipped_files(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_sine_fit_sobolev_cuts_the_u_xx_error() -> None:
     """As ``python scripts/sine_fit.py`` measures it (6.9x on 2026-11-22): with torch's
-    default dtype float32, not the float64 this suite sets in conftest.py, under which
-    the float32 run rounds differently and ends at 4.1x."""
+    default dtype float32, not the float64 this suite sets in conftest.py. Under float64
+    the network's initial weights are drawn in float64 (another random stream) and then
+    cast, a different initialisation, which ends at 4.1x."""
     sys.path.insert(0, str(ROOT / "scripts"))
     from sine_fit import compare
 
