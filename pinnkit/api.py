@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from .checks import Report, report_from_error, run_checks
-from .config import Config, StageConfig, config_from_data, load_config, located
+from .config import PROBLEM_KEYS, Config, StageConfig, config_from_data, load_config, located
 from .errors import CheckWarning, ConfigError, PinnkitError, did_you_mean
 from .geometry import get_sampler
 from .models.activations import get_activation
-from .problem import PROBLEM_KEYS, CompiledProblem, Problem, compile_problem, problem_from_config
+from .problem import CompiledProblem, Problem, compile_problem, problem_from_config
 from .train.losses import SampleLosses
 from .train.techniques import validate_options
 from .train.trainer import DTYPES, Run, build_model, fit

@@ -19,11 +19,11 @@ import numpy as np
 import torch
 
 from .api import resolve, run_config
-from .config import Config, load_config, to_data
+from .config import PROBLEM_KEYS, Config, load_config, to_data
 from .derivatives import derivatives as field_derivatives
 from .derivatives import make_engine
 from .errors import ConfigError, ExprError, PinnkitError
-from .problem import PROBLEM_KEYS, CompiledProblem, Problem
+from .problem import CompiledProblem, Problem
 from .train.checkpoint import load as load_checkpoint
 from .train.metrics import evaluation_points, predict, reference_errors
 from .train.trainer import DTYPES, build_model

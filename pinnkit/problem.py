@@ -39,8 +39,6 @@ from .parameters import Parameters, parameter_spec, parameters_from
 
 Env = Mapping[Any, Any]
 #: config keys that describe the problem itself (a Problem object brings its own)
-PROBLEM_KEYS = ("inputs", "outputs", "domain", "exact", "constants", "equations", "conditions",
-                "objective", "parameters", "data")
 
 
 class Problem:

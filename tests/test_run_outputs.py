@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from runhelpers import write_config
 
 import pinnkit
@@ -245,3 +246,38 @@ def test_runs_of_python_problems_need_the_object_again(tmp_path: Path,
         again = pinnkit.train(TinyHeat(), steps=6, config=config, run_dir=tmp_path / "py",
                               progress=False, resume=True)
     assert again.metrics["steps"] == 6  # the last stage is extended from step 4
+
+
+@pytest.mark.parametrize("config, path_of", [
+    ("burgers.yaml", lambda saved: saved["problem"].rsplit(":", 1)[0]),  # problem: file
+    ("heat_inverse.yaml", lambda saved: saved["data"]["obs"]["file"]),  # data file
+    # a config that takes inputs, equations and conditions from its class: config.yaml
+    # must not write them back empty (they would replace the class's)
+    ("wave.yaml", lambda saved: saved["problem"].rsplit(":", 1)[0]),
+])
+def test_run_folder_paths_work_from_any_directory(tmp_path, monkeypatch, capsys, config,
+                                                  path_of):
+    """config.yaml in a run folder names the problem file and data files relative to the
+    run folder, so eval and --resume work wherever they are started (they used to look
+    for '../problems/...' relative to the run folder and fail)."""
+    root = Path(__file__).resolve().parents[1]
+    run = tmp_path / "deep" / "run"
+    quick = ["--set", "training.stages=[{optimizer: adam, steps: 2}]", "--set",
+             "training.points.domain=64", "--set", "model.width=8", "--quiet"]
+    assert main(["train", str(root / "configs" / config), "--out", str(run), *quick]) == 0
+    original = yaml.safe_load((root / "configs" / config).read_text())
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    written = Path(path_of(saved))
+    assert not written.is_absolute()
+    assert (run / written).resolve() == (root / "configs" / path_of(original)).resolve()
+    if config == "wave.yaml":
+        assert "inputs" not in saved and "equations" not in saved
+    (tmp_path / "pts.csv").write_text("x,t\n0.5,0.5\n-0.5,0.25\n")
+    monkeypatch.chdir(tmp_path)  # neither the repository nor the run folder
+    capsys.readouterr()
+    assert main(["eval", str(run), "--points", "pts.csv", "--fields", "u",
+                 "--out", "u.csv"]) == 0, capsys.readouterr().err
+    assert main(["train", str(run), "--resume", "--quiet",
+                 "--set", "training.stages=[{optimizer: adam, steps: 4}]"]) == 0, \
+        capsys.readouterr().err
+    assert json.loads((run / "metrics.json").read_text())["steps"] == 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -73,8 +74,18 @@ def _line_for(key: str, lines: dict[str, int]) -> int | None:
     return None
 
 
+#: the top-level keys that describe the problem; with ``problem: file.py:Class`` the class
+#: supplies those the YAML does not give
+PROBLEM_KEYS = ("inputs", "outputs", "domain", "exact", "constants", "equations", "conditions",
+                "objective", "parameters", "data")
+
+
 def to_data(cfg: Config) -> dict[str, Any]:
-    """The resolved config as plain data (what ``config.yaml`` in a run folder holds)."""
+    """The resolved config as plain data (what ``config.yaml`` in a run folder holds).
+
+    With ``problem: file.py:Class``, problem keys the YAML did not give are left out: read
+    back, an empty ``inputs: []`` would replace the class's inputs.
+    """
 
     def plain(v: Any) -> Any:
         if dataclasses.is_dataclass(v):
@@ -86,7 +97,36 @@ def to_data(cfg: Config) -> dict[str, Any]:
             return {k: plain(x) for k, x in v.items()}
         return v
 
-    return plain(cfg)
+    data = plain(cfg)
+    if cfg.problem:
+        for key in PROBLEM_KEYS:
+            if key not in cfg.given:
+                data.pop(key, None)
+    return data
+
+
+def relocated(cfg: Config, folder: Path) -> Config:
+    """``cfg`` with its relative file paths (``problem:``, ``data.*.file``) rewritten to be
+    found from ``folder``, where a run folder's ``config.yaml`` is written: ``--resume``,
+    ``eval`` and ``plot`` then read that file from any working directory. A path that does
+    not name an existing file is left as written."""
+    bases = [Path.cwd()]
+    if cfg.source and not cfg.source.startswith("<"):
+        bases.insert(0, Path(cfg.source).resolve().parent)
+
+    def move(text: str) -> str:
+        path = Path(text)
+        if not text or path.is_absolute():
+            return text
+        found = next((b / path for b in bases if (b / path).is_file()), None)
+        return text if found is None else os.path.relpath(found.resolve(), folder.resolve())
+
+    problem = cfg.problem
+    if problem and ":" in problem:
+        file, cls = problem.rsplit(":", 1)
+        problem = f"{move(file)}:{cls}"
+    data = {k: dataclasses.replace(v, file=move(v.file)) for k, v in cfg.data.items()}
+    return dataclasses.replace(cfg, problem=problem, data=data)
 
 
 def to_yaml(cfg: Config) -> str:
@@ -94,8 +134,9 @@ def to_yaml(cfg: Config) -> str:
 
 
 __all__ = [
+    "PROBLEM_KEYS",
     "AdaptivePointsConfig", "BalanceConfig", "CausalConfig",
     "ConditionConfig", "Config", "ConfigError", "FourierConfig", "LoggingConfig", "ModelConfig",
     "PointsConfig", "StageConfig", "TrainingConfig", "build", "config_from_data", "load_config",
-    "located", "read_yaml", "to_data", "to_yaml",
+    "located", "read_yaml", "relocated", "to_data", "to_yaml",
 ]

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..config import Config, to_data, to_yaml
+from ..config import Config, relocated, to_data, to_yaml
 from ..errors import PinnkitError
 from ..log import TensorBoard
 from ..log.images import heatmap, line_plot
@@ -38,10 +38,13 @@ class RunFolder:
     def __init__(self, run_dir: Path | None, cfg: Config, start_step: int = 0,
                  resume: bool = False) -> None:
         self.dir, self.cfg = run_dir, cfg
+        # what config.yaml and the checkpoints hold: paths relative to the run folder
+        self.saved = relocated(cfg, run_dir) if run_dir is not None else cfg
         if run_dir is not None:
             run_dir.mkdir(parents=True, exist_ok=True)
             clean_temporaries(run_dir / "checkpoints")
-            write_text_atomic(to_yaml(cfg), run_dir / "config.yaml")
+            # paths relative to the run folder, so the copy works from anywhere
+            write_text_atomic(to_yaml(self.saved), run_dir / "config.yaml")
         # on resume, drop what the interrupted session logged after its last checkpoint
         self.board = TensorBoard(run_dir if run_dir is not None and cfg.logging.tensorboard
                                  else None, purge_step=start_step + 1 if resume else None)
@@ -56,7 +59,7 @@ class RunFolder:
         if not np.isfinite(last):
             return
         state.tick()
-        save_checkpoint(self.dir / "checkpoints" / f"{name}.pt", to_data(self.cfg),
+        save_checkpoint(self.dir / "checkpoints" / f"{name}.pt", to_data(self.saved),
                         state.state_dict(), __version__)
         self.write_history(state.history)
 
@@ -139,7 +142,7 @@ def restore(state: TrainState, run_dir: Path, cfg: Config, device: torch.device)
         raise PinnkitError(f"nothing to resume in {run_dir}: {path.name} is missing from "
                            f"{path.parent}. Fix: train without --resume to start a new run")
     ckpt = load(path, device)
-    changed = changed_keys(ckpt["config"], to_data(cfg))
+    changed = changed_keys(ckpt["config"], to_data(relocated(cfg, run_dir)))
     if changed:
         warnings.warn(f"resuming {run_dir} with a config that differs from the checkpoint's "
                       f"in: {', '.join(changed)}; the new values apply from here on",
