@@ -49,7 +49,7 @@ def squared_residual(model: torch.nn.Module, engine: Callable, problem: Compiled
     out = []
     for i in range(0, x.shape[0], CHUNK):
         part = PointSet(ps.terms, x[i:i + CHUNK])
-        per_point = pointwise(model, engine, problem, part)
+        per_point = pointwise(model, engine, problem, part, create_graph=False)
         out.append(sum(v.detach().abs() for v in per_point.values()))
     return torch.cat(out)
 

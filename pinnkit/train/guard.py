@@ -19,7 +19,7 @@ import torch
 
 from ..errors import PinnkitError
 from ..problem import CompiledProblem
-from .losses import PointSet
+from .losses import PointSet, pointwise
 from .state import TrainState
 
 
@@ -74,23 +74,17 @@ def diagnose(model: torch.nn.Module, engine: Any, problem: CompiledProblem,
     parts = []
     try:
         for ps in sets:
-            needs = frozenset().union(*(t.needs for t in ps.terms))
-            table = engine(model, ps.x, needs, problem.outputs, create_graph=False)
-            env = problem.env(ps.x, table, ps.normals)
-            env.update(ps.extra)  # observed values of data terms
             n = ps.x.shape[0]
-            for term in ps.terms:
-                r = torch.as_tensor(term.residual(env)).detach().reshape(-1)
-                r = r.expand(n) if r.numel() == 1 else r
-                bad = ~torch.isfinite(r)
+            # a periodic residual stacks blocks of pairs: entry i is pair i mod n/2
+            period = n // 2 if ps.paired else n
+            for name, loss in pointwise(model, engine, problem, ps, create_graph=False).items():
+                bad = ~torch.isfinite(loss.detach())
                 if bad.any():
-                    # a periodic residual stacks blocks of pairs: entry i is pair i mod n/2
-                    period = n // 2 if ps.paired else n
                     where = ", ".join(
-                        "(" + ", ".join(f"{name}={float(v):.3g}" for name, v in zip(
+                        "(" + ", ".join(f"{inp}={float(v):.3g}" for inp, v in zip(
                             problem.inputs, ps.x[i % period], strict=True)) + ")"
                         for i in bad.nonzero()[:limit, 0].tolist())
-                    parts.append(f"{term.name}: {int(bad.sum())} of {len(r)} points, at "
+                    parts.append(f"{name}: {int(bad.sum())} of {len(loss)} points, at "
                                  f"{where}")
     except (RuntimeError, ValueError):  # the model itself may be broken beyond evaluation
         return ""

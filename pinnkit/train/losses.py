@@ -176,11 +176,12 @@ def set_losses(model: torch.nn.Module, engine: Callable, problem: CompiledProble
 
 
 def pointwise(model: torch.nn.Module, engine: Callable, problem: CompiledProblem,
-              ps: PointSet) -> dict[str, torch.Tensor]:
-    """Each term's loss at every point of ``ps``, shape (N,), in the autograd graph: the
-    squared residual, or the value itself for an unsquared objective term."""
+              ps: PointSet, create_graph: bool = True) -> dict[str, torch.Tensor]:
+    """Each term's loss at every point of ``ps``, shape (N,): the squared residual, or the
+    value itself for an unsquared objective term. In the autograd graph unless
+    ``create_graph`` is False (values only, for resampling and diagnostics)."""
     needs = frozenset().union(*(t.needs for t in ps.terms))
-    table = engine(model, ps.x, needs, problem.outputs, create_graph=True)
+    table = engine(model, ps.x, needs, problem.outputs, create_graph=create_graph)
     env = problem.env(ps.x, table, ps.normals)
     env.update(ps.extra)  # observed values of data terms
     out = {}
