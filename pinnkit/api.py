@@ -131,7 +131,7 @@ def train(target: str | Path | Problem, steps: int | None = None, *,
 def check_problem(problem: CompiledProblem, cfg: Config) -> Report:
     """Every pre-training check, on the network training will build (same seed and dtype,
     on the CPU: the checks evaluate small samples only)."""
-    validate_options(problem, cfg)  # model.periodic/transform and the technique options
+    validate_options(problem, cfg)  # the technique options (build_model checks the model's)
     dtype = DTYPES[cfg.model.dtype]
     model = build_model(problem, cfg).to(dtype=dtype)
     losses = SampleLosses(problem, cfg.training.points, cfg.training.seed, dtype)

@@ -1,8 +1,8 @@
 """Model options that depend on the problem: periodic inputs and the output transform.
 
-Both are validated here against the problem's inputs, outputs and constants, so a typo in
-``model.periodic`` or ``model.transform`` is a ``ConfigError`` naming the key and its
-line, raised by ``pinnkit check`` before any training.
+Both are validated here against the problem's inputs, outputs and constants; a typo in
+``model.periodic`` or ``model.transform`` is a ``ConfigError`` naming the key, which
+``build_model`` locates in the YAML (so ``pinnkit check`` reports it before training).
 """
 
 from __future__ import annotations
@@ -40,8 +40,3 @@ def output_transform(problem: CompiledProblem, cfg: Config) -> OutputTransform |
         return None
     return OutputTransform(spec, problem.inputs, problem.outputs, problem.constants)
 
-
-def validate_model_options(problem: CompiledProblem, cfg: Config) -> None:
-    """Raise the ``ConfigError`` that building the model would raise; build nothing else."""
-    periodic_columns(problem, cfg)
-    output_transform(problem, cfg)

@@ -18,7 +18,6 @@ from ..config import Config, StageConfig, located
 from ..errors import ConfigError
 from ..problem import CompiledProblem
 from .adaptive import AdaptiveSampler, check_adaptive
-from .architecture import validate_model_options
 from .causal import CausalWeights, time_column
 from .losses import Reduce, term_losses
 from .state import TrainState
@@ -26,8 +25,9 @@ from .weights import Balancer
 
 
 def validate_options(problem: CompiledProblem, cfg: Config) -> None:
-    """Every ConfigError the model and technique options would raise at training start,
-    with the key's line (or its nearest parent's) and the file."""
+    """Every ConfigError the technique options would raise at training start, with the
+    key's line (or its nearest parent's) and the file. (``build_model`` checks the model
+    options ``model.periodic`` and ``model.transform`` the same way.)"""
     try:
         _validate(problem, cfg)
     except ConfigError as exc:
@@ -35,7 +35,6 @@ def validate_options(problem: CompiledProblem, cfg: Config) -> None:
 
 
 def _validate(problem: CompiledProblem, cfg: Config) -> None:
-    validate_model_options(problem, cfg)
     if cfg.training.causal is not None:
         time_column(problem, cfg)
         if not any(t.kind == "equation" and t.selector is None for t in problem.terms):
@@ -56,7 +55,7 @@ class Techniques:
 
     def __init__(self, problem: CompiledProblem, cfg: Config, state: TrainState,
                  engine: Callable) -> None:
-        validate_options(problem, cfg)
+        # the options were validated, with their lines, before the state was built
         self.problem, self.state, self.engine = problem, state, engine
         t = cfg.training
         # the balancer moves state.weights, which checkpoints save and resumes restore

@@ -23,10 +23,10 @@ from typing import Any
 
 import torch
 
-from ..config import Config, PointsConfig, StageConfig
+from ..config import Config, PointsConfig, StageConfig, located
 from ..derivatives import make_engine
 from ..derivatives.compile import CompileInfo, maybe_compile
-from ..errors import PinnkitError
+from ..errors import ConfigError, PinnkitError
 from ..log import Progress
 from ..models.mlp import MLP
 from ..problem import CompiledProblem
@@ -68,17 +68,20 @@ def resolve_device(name: str) -> torch.device:
 def build_model(problem: CompiledProblem, cfg: Config) -> MLP:
     lo, hi = problem.shape.bounds()
     ff = cfg.model.fourier_features
+    try:  # model.periodic and model.transform, checked against the problem
+        periodic, transform = periodic_columns(problem, cfg), output_transform(problem, cfg)
+    except ConfigError as exc:
+        raise located(exc, cfg) from None
     torch.manual_seed(cfg.training.seed)
     return MLP(len(problem.inputs), len(problem.outputs), cfg.model.width, cfg.model.depth,
                cfg.model.activation, lo.tolist(), hi.tolist(),
-               (ff.features, ff.sigma) if ff else None, cfg.training.seed,
-               periodic_columns(problem, cfg), output_transform(problem, cfg))
+               (ff.features, ff.sigma) if ff else None, cfg.training.seed, periodic, transform)
 
 
 def new_state(problem: CompiledProblem, cfg: Config, device: torch.device,
               dtype: torch.dtype, dist: Dist = SINGLE) -> TrainState:
     """A fresh run's state: initialised network, first points, the configured weights."""
-    validate_options(problem, cfg)  # model and technique keys, located in the YAML
+    validate_options(problem, cfg)  # technique keys, located in the YAML
     model = build_model(problem, cfg).to(device=device, dtype=dtype)
     problem.parameters.to(device=device, dtype=dtype)  # learnable scalars of the residuals
     points = Collocation(problem, cfg.training.points, cfg.training.seed, device, dtype, dist)
