@@ -26,7 +26,7 @@ from torch import nn
 
 from ..expr import Compiled, compile_expr
 from ..expr import tree as t
-from ..expr.analysis import differentiate, map_fields, rename_field
+from ..expr.analysis import differentiate, map_fields, map_leaves, rename_field
 from ..expr.collapse import Combo, collapse
 from ..expr.names import Partial
 from ..models.mlp import MLP
@@ -262,21 +262,9 @@ def transformed_rule(transform: Any, key: Key) -> Compiled:
     node = map_fields(node, lambda p: t.Num(0.0) if p.order == k else None)
     value = Partial(key.field, (0,) * len(inputs))
     as_sym = map_fields(base, lambda p: t.Sym(NET))  # base reads net's value only
-    slope = _unsym(differentiate(as_sym, 0, (NET,)), value)  # dT/dnet
+    slope = map_leaves(differentiate(as_sym, 0, (NET,)),  # dT/dnet, net read as a field
+                       lambda n: t.Field(value) if n == t.Sym(NET) else None)
     return compile_expr(collapse(t.add(node, t.mul(slope, t.ComboField(key)))))
-
-
-def _unsym(node: t.Node, value: Partial) -> t.Node:
-    """``node`` with the symbol ``net`` read as the raw field's value again."""
-    if isinstance(node, t.Sym) and node.name == NET:
-        return t.Field(value)
-    if isinstance(node, t.Neg):
-        return t.neg(_unsym(node.arg, value))
-    if isinstance(node, t.Call):
-        return t.Call(node.func, _unsym(node.arg, value))
-    if isinstance(node, t.Bin):
-        return t.Bin(node.op, _unsym(node.left, value), _unsym(node.right, value))
-    return node
 
 
 # The autograd engine answers Combo keys itself; kept as a name for callers.

@@ -87,12 +87,10 @@ def differentiate(node: t.Node, i: int, inputs: Sequence[str]) -> t.Node:
     raise TypeError(f"cannot differentiate {type(node).__name__}")
 
 
-def map_fields(node: t.Node, fn: Callable[[Partial], t.Node | None]) -> t.Node:
-    """``node`` with each field derivative p replaced by ``fn(p)`` (None: kept)."""
-    r = lambda n: map_fields(n, fn)  # noqa: E731
-    if isinstance(node, t.Field):
-        new = fn(node.partial)
-        return node if new is None else new
+def map_leaves(node: t.Node, fn: Callable[[t.Node], t.Node | None]) -> t.Node:
+    """``node`` with each leaf (number, name, field) n replaced by ``fn(n)`` (None: kept);
+    sums and products are rebuilt with the simplifying constructors."""
+    r = lambda n: map_leaves(n, fn)  # noqa: E731
     if isinstance(node, t.Neg):
         return t.neg(r(node.arg))
     if isinstance(node, t.Call):
@@ -104,7 +102,13 @@ def map_fields(node: t.Node, fn: Callable[[Partial], t.Node | None]) -> t.Node:
         return t.Compare(node.op, r(node.left), r(node.right))
     if isinstance(node, t.Logic):
         return t.Logic(node.op, tuple(r(a) for a in node.args))
-    return node
+    new = fn(node)
+    return node if new is None else new
+
+
+def map_fields(node: t.Node, fn: Callable[[Partial], t.Node | None]) -> t.Node:
+    """``node`` with each field derivative p replaced by ``fn(p)`` (None: kept)."""
+    return map_leaves(node, lambda n: fn(n.partial) if isinstance(n, t.Field) else None)
 
 
 def rename_field(node: t.Node, old: str, new: str) -> t.Node:
