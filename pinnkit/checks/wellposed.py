@@ -46,6 +46,13 @@ def _touched_faces(ctx: Context) -> set[tuple[int, int]]:
     return touched
 
 
+def _box_points(ctx: Context, n: int, seed: int) -> torch.Tensor:
+    """``n`` Sobol points of the domain's bounding box, float64, for probing a transform."""
+    lo, hi = ctx.problem.shape.bounds()
+    u = torch.as_tensor(get_sampler("sobol")(n, len(lo), seed), dtype=torch.float64)
+    return torch.as_tensor(lo) + u * torch.as_tensor(hi - lo)
+
+
 def _pinned_faces(ctx: Context) -> set[tuple[int, int]]:
     """Faces the network itself settles: both faces of an exactly periodic input
     (``model.periodic``), and faces where a hard-constraint transform fixes every output
@@ -59,8 +66,7 @@ def _pinned_faces(ctx: Context) -> set[tuple[int, int]]:
     if transform is None or set(transform.compiled) != set(ctx.problem.outputs):
         return out
     lo, hi = ctx.problem.shape.bounds()
-    u = torch.as_tensor(get_sampler("sobol")(32, len(lo), 5), dtype=torch.float64)
-    base = torch.as_tensor(lo) + u * torch.as_tensor(hi - lo)
+    base = _box_points(ctx, 32, 5)
     for axis in range(len(lo)):
         for side, bound in ((0, lo[axis]), (1, hi[axis])):
             x = base.clone()
@@ -185,9 +191,7 @@ def _transform_moves_zero(ctx: Context) -> bool:
     transform = getattr(ctx.model, "transform", None)
     if transform is None:
         return False
-    lo, hi = ctx.problem.shape.bounds()
-    u = torch.as_tensor(get_sampler("sobol")(64, len(lo), 3), dtype=torch.float64)
-    x = torch.as_tensor(lo) + u * torch.as_tensor(hi - lo)
+    x = _box_points(ctx, 64, 3)
     with torch.no_grad():
         y = transform(x, torch.zeros(len(x), len(ctx.problem.outputs), dtype=torch.float64))
     return bool((y.abs() > 1e-12).any())
