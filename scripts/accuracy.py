@@ -68,7 +68,11 @@ def run_one(path: Path, quick: bool, out_root: Path) -> dict:
                             run_dir=out_root / name, progress=False)
     except pinnkit.PinnkitError as exc:
         return {"name": name, "error": str(exc), "wall_time_s": time.perf_counter() - start}
-    m = run.metrics
+    return record(name, run.metrics)
+
+
+def record(name: str, m: dict) -> dict:
+    """The table's record of one finished run, from its metrics."""
     return {"name": name, "l2": m["l2_relative_error"], "steps": m["steps"],
             "wall_time_s": m["wall_time_s"], "device": m["device"]}
 
@@ -80,8 +84,7 @@ def collect(path: Path, out_root: Path) -> dict:
         m = json.loads((out_root / name / "metrics.json").read_text())
     except (OSError, ValueError) as exc:
         return {"name": name, "error": f"no finished run: {exc}", "wall_time_s": 0.0}
-    return {"name": name, "l2": m["l2_relative_error"], "steps": m["steps"],
-            "wall_time_s": m["wall_time_s"], "device": m["device"]}
+    return record(name, m)
 
 
 def _fmt(v: float | None) -> str:
