@@ -362,9 +362,8 @@ def integrand_of(value: Any) -> Any:
 def _condition_parts(value: Any, key: str, cfg: Config | None) -> tuple[Any, Any, float | None]:
     if isinstance(value, (tuple, list)) and len(value) == 2:
         return value[0], value[1], None
-    get = value.get if isinstance(value, Mapping) else lambda k, d=None: getattr(value, k, d)
-    on, residual = get("on", ""), get("residual", "")
-    if get("order", None) is not None:
+    on, residual = _field(value, "on") or "", _field(value, "residual") or ""
+    if _field(value, "order") is not None:
         raise ConfigError(f"{key}.order", "is set on a condition that is not periodic",
                           "order only with periodic: <input>",
                           "remove order, or write periodic: <input> instead of on/residual",
@@ -375,7 +374,7 @@ def _condition_parts(value: Any, key: str, cfg: Config | None) -> tuple[Any, Any
     if not residual:
         raise ConfigError(f"{key}.residual", "is missing", "an expression that vanishes there",
                           "add residual: <expression>, e.g. u - 1", _cfg_line(cfg, key))
-    return on, residual, get("weight", None)
+    return on, residual, _field(value, "weight")
 
 
 def _field(value: Any, name: str) -> Any:
