@@ -43,7 +43,7 @@ class TrainedModel:
     config: Config
     run_dir: Path
     step: int                               # global step of the checkpoint
-    params: dict[str, float] = field(default_factory=dict)  # learned problem parameters
+    params: dict[str, float] = field(default_factory=dict)  # learned parameters' values
     metrics: dict[str, Any] = field(default_factory=dict)   # metrics.json, when present
 
     @property
@@ -90,7 +90,7 @@ class TrainedModel:
             engine = make_engine("autograd", self.model)
             needs = frozenset().union(*(t.needs for t in wanted))
             table = engine(self.model, x, needs, self.outputs, create_graph=False)
-            env = {**self.problem.env(x, table), **self.params}
+            env = self.problem.env(x, table)
             for t in wanted:
                 r = torch.as_tensor(t.residual(env), dtype=x.dtype, device=x.device)
                 values[t.name] = r.expand(len(x)) if r.ndim == 0 else r
@@ -144,12 +144,16 @@ def load(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu",
     model = build_model(compiled, cfg).to(device=device, dtype=DTYPES[cfg.model.dtype])
     try:
         model.load_state_dict(state["model"])
+        # the checkpoint holds the raw, unconstrained numbers; residuals read their values
+        # (a bounded parameter is lo + (hi - lo) * sigmoid(raw)) through the compiled problem
+        compiled.parameters.raw.load_state_dict(state.get("params", {}))
     except RuntimeError as exc:
         raise PinnkitError(f"the checkpoint in {run_dir} does not fit its config.yaml "
                            f"({str(exc).splitlines()[0]}). Fix: do not edit a run's "
                            "config.yaml; train again instead") from None
     model.eval()
-    params = {k: float(v) for k, v in state.get("params", {}).items()}
+    compiled.parameters.to(device=device)
+    params = compiled.parameters.floats()
     metrics_path = run_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     return TrainedModel(model, compiled, cfg, run_dir, int(state["step"]), params, metrics)

@@ -56,6 +56,29 @@ def test_inverse_burgers_moves_nu_toward_the_truth(tmp_path: Path) -> None:
     assert abs(math.log(nu / true)) < 0.9 * math.log(0.1 / true), nu
 
 
+def test_eval_of_a_residual_reads_the_trained_bounded_parameter(tmp_path: Path, capsys
+                                                                 ) -> None:
+    # alpha has bounds [0, 1]: the checkpoint stores raw = logit(alpha), and the residual
+    # must read alpha itself (eval used to put raw = -0.03 where alpha = 0.49 belongs)
+    alpha = short_run(tmp_path, "heat_inverse", 20, 0.01, "parameters.alpha.lr=0.1",
+                      "model.dtype=float64")["parameters"]["alpha"]
+    run = tmp_path / "heat_inverse"
+    raw = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["state"]["params"]
+    assert float(raw["alpha"]) == pytest.approx(math.log(alpha / (1 - alpha)), rel=1e-12)
+    trained = pinnkit.load(run)
+    assert trained.params == {"alpha": pytest.approx(alpha, rel=1e-12)}
+    x = np.array([[0.2, 0.3], [0.5, 0.5], [0.9, 0.8]])
+    d = trained.derivatives(x, ["heat", "u_t", "u_xx"])
+    np.testing.assert_allclose(d["heat"], d["u_t"] - alpha * d["u_xx"], rtol=1e-12,
+                               atol=1e-14)
+    (tmp_path / "pts.csv").write_text("x,t\n" + "".join(f"{a},{b}\n" for a, b in x))
+    capsys.readouterr()
+    assert main(["eval", str(run), "--points", str(tmp_path / "pts.csv"), "--fields",
+                 "heat"]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    np.testing.assert_allclose([float(r.split(",")[2]) for r in rows], d["heat"], rtol=1e-12)
+
+
 class Source(Problem):
     """-u_xx = f with u observed and the source f unknown: no condition, no data on f."""
 
