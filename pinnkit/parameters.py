@@ -49,6 +49,20 @@ class ParameterSpec:
         s = (v - lo) / (hi - lo)
         return math.log(s / (1.0 - s))
 
+    def reachable(self) -> tuple[float, float]:
+        """The values training can give it: inside the bounds, positive for ``log``."""
+        if self.bounds is not None:
+            return self.bounds
+        return (0.0, math.inf) if self.log else (-math.inf, math.inf)
+
+    def spread(self, n: int) -> torch.Tensor:
+        """``n`` float64 values across what training can reach, around the start value:
+        raw numbers from raw_init - (|raw_init| + 6) to raw_init + (|raw_init| + 6), so an
+        unbounded parameter takes both signs and a bounded one comes close to each bound."""
+        raw0 = self.raw_init()
+        raw = raw0 + (abs(raw0) + 6.0) * torch.linspace(-1.0, 1.0, n, dtype=torch.float64)
+        return self.value(raw)
+
     def value(self, raw: torch.Tensor) -> torch.Tensor:
         if self.bounds is None:
             return torch.exp(raw) if self.log else raw

@@ -25,6 +25,7 @@ from .data import Observations, load_observations
 from .errors import ConfigError, ExprError, PinnkitError, did_you_mean
 from .expr import BUILTIN_CONSTANTS, Namespace, Partial, compile_expr, parse, parse_name
 from .expr.collapse import Combo, collapse
+from .expr.tree import Node
 from .geometry import (
     Box,
     Selector,
@@ -157,6 +158,12 @@ class Term:
     squared: bool = True  # False: the loss is the mean of the value itself (objective terms)
     data: str | None = None  # kind "data": the data entry whose points it is evaluated on
     periodic: int | None = None  # a periodic condition: the input whose two faces it pairs
+    # what an expression residual was compiled from, so that checks and evaluation read
+    # the parsed tree (before collapsing) instead of parsing the user's text again; None
+    # for a method residual. ``namespace`` is what it may read: for conditions the normal's
+    # components and u_n, and the problem's learnable parameters
+    tree: Node | None = None
+    namespace: Namespace | None = None
 
     @property
     def order(self) -> int:
@@ -303,8 +310,9 @@ def _names(value: Any, key: str, cfg: Config | None) -> tuple[str, ...]:
 
 
 def _residual(value: Any, key: str, ns: Namespace, problem: Problem, cfg: Config | None
-              ) -> tuple[Callable[[Env], Any], frozenset[Partial], str]:
-    """(function of env, derivatives it needs, text) for a string or a method residual."""
+              ) -> tuple[Callable[[Env], Any], frozenset[Partial], str, Node | None]:
+    """(function of env, derivatives it needs, text, parsed tree or None for a method) for a
+    string or a method residual."""
     if callable(value):
         fn = value.__get__(problem) if hasattr(value, "__get__") and not inspect.ismethod(value) \
             else value
@@ -316,16 +324,17 @@ def _residual(value: Any, key: str, ns: Namespace, problem: Problem, cfg: Config
                               "d.<field or derivative>, d.<input> and self.<constant>",
                               _cfg_line(cfg, key)) from None
         return (lambda env: fn(Fields(env, ns))), frozenset(recorder.seen), \
-            getattr(value, "__name__", "method")
+            getattr(value, "__name__", "method"), None
     if not isinstance(value, str) or isinstance(value, bool):
         raise ConfigError(key, f"found {type(value).__name__} {value!r}", "an expression string",
                           "quote it, e.g. 'u_t - u_xx'", _cfg_line(cfg, key))
     try:
+        tree = parse(value, ns)
         # sums such as u_xx + u_yy become one collapsed stream for the Taylor engine
-        compiled = compile_expr(collapse(parse(value, ns)))
+        compiled = compile_expr(collapse(tree))
     except ExprError as exc:
         raise _expr_error(exc, key, cfg) from None
-    return compiled.fn, compiled.needs, value
+    return compiled.fn, compiled.needs, value, tree
 
 
 def _objective_terms(problem: Problem, ns: Namespace, weights: Mapping[str, float],
@@ -343,10 +352,10 @@ def _objective_terms(problem: Problem, ns: Namespace, weights: Mapping[str, floa
                                   "over the domain", "add integrand: <expression>, e.g. "
                                   "0.5*u_x**2 - f*u", _cfg_line(cfg, key))
             key += ".integrand"
-        fn, needs, text = _residual(integrand, key, ns, problem, cfg)
+        fn, needs, text, tree = _residual(integrand, key, ns, problem, cfg)
         w = weight if weight is not None else weights.get(name, 1.0)
         terms.append(Term(name, "objective", f"objective.{name}", fn, needs, None, float(w),
-                          text, squared=False))
+                          text, squared=False, tree=tree, namespace=ns))
     return terms
 
 
@@ -456,8 +465,9 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
     _mapping(problem.conditions, "conditions", cfg)
     for name, value in problem.equations.items():
         key = f"equations.{name}"
-        fn, needs, text = _residual(value, key, ns, problem, cfg)
-        terms.append(Term(name, "equation", key, fn, needs, None, weights.get(name, 1.0), text))
+        fn, needs, text, tree = _residual(value, key, ns, problem, cfg)
+        terms.append(Term(name, "equation", key, fn, needs, None, weights.get(name, 1.0), text,
+                          tree=tree, namespace=ns))
     equations = list(terms)
     for name, value in problem.conditions.items():
         key = f"conditions.{name}"
@@ -472,11 +482,13 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
             raise _expr_error(exc, f"{key}.on", cfg) from None
         require_selected(shape, selector, f"{key}.on", _cfg_line(cfg, f"{key}.on") or
                          _cfg_line(cfg, key), cfg.source if cfg else None)
-        fn, needs, text = _residual(residual, f"{key}.residual", boundary_ns, problem, cfg)
+        fn, needs, text, tree = _residual(residual, f"{key}.residual", boundary_ns, problem,
+                                          cfg)
         w = weight if weight is not None else weights.get(name, 1.0)
         _check_weight(w, f"{key}.weight" if weight is not None else f"training.weights.{name}",
                       cfg)
-        terms.append(Term(name, "condition", key, fn, needs, selector, float(w), text))
+        terms.append(Term(name, "condition", key, fn, needs, selector, float(w), text,
+                          tree=tree, namespace=boundary_ns))
     terms += _objective_terms(problem, ns, weights, cfg)
     observations = _data_terms(problem, ns, shape, weights, cfg, terms)
     names = [t.name for t in terms]

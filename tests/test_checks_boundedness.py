@@ -174,3 +174,58 @@ def test_method_objective_goes_to_the_probe():
     (sym,) = only(report, "bounded")
     assert "it is a method, which cannot be analysed symbolically" in sym.message
     assert "probe passed" in only(report, "bounded_probe")[0].message
+
+
+LEARNABLE = """
+    inputs: [x]
+    outputs: [u]
+    domain: {x: [0, 1]}
+    parameters: {k: PARAM}
+    objective:
+      e: {integrand: "INTEGRAND"}
+    conditions:
+      ends: {on: x == 0 or x == 1, residual: u}
+    """
+
+
+def learnable(tmp_path, integrand: str, param: str = "{init: 0.5}"):
+    return report_for(tmp_path, LEARNABLE.replace("INTEGRAND", integrand).replace("PARAM",
+                                                                                  param))
+
+
+@pytest.mark.parametrize("param", ["{init: 0.5}", "{init: 0.5, bounds: [0.1, 2]}",
+                                   "{init: 0.5, log: true}"])
+def test_learnable_factor_of_a_linear_objective_is_refused_as_a_constant_is(tmp_path, param):
+    # the check used to re-parse the text without the parameters, fail, and call the
+    # expression "a method"; a constant k was refused all along
+    report = learnable(tmp_path, "k*u_x", param)
+    (f,) = [f for f in only(report, "bounded") if f.level == "error"]
+    assert "objective term 'e' = 'k*u_x' is not bounded below: it is linear in u_x" in \
+        f.message
+    constant = report_for(tmp_path, LEARNABLE.replace("parameters: {k: PARAM}",
+                                                      "constants: {k: 0.5}")
+                          .replace("INTEGRAND", "k*u_x"))
+    (g,) = [g for g in only(constant, "bounded") if g.level == "error"]
+    assert g.message == f.message
+
+
+def test_learnable_coefficient_is_free_within_its_bounds(tmp_path):
+    # k*u_x**2 is bounded below for every k >= 0, but training can drive an unbounded k
+    # negative (then the loss falls without limit)
+    bounded = learnable(tmp_path, "k*u_x**2", "{init: 0.5, bounds: [0, 2]}")
+    assert bounded.ok and only(bounded, "bounded") == []  # proven bounded: nothing to say
+    free = learnable(tmp_path, "k*u_x**2")
+    (g,) = [g for g in only(free, "bounded") if g.level == "error"]
+    assert "the coefficient of u_x**2 is negative" in g.message
+
+
+def test_parameter_spread_covers_what_training_can_reach():
+    from pinnkit.parameters import parameter_spec
+
+    free = parameter_spec("k", 0.5).spread(65)
+    assert free.dtype == torch.float64 and free.min() < 0 < free.max()
+    assert free[32].item() == pytest.approx(0.5, abs=1e-15)  # the start value in the middle
+    bounded = parameter_spec("k", {"init": 0.5, "bounds": [0.1, 2]}).spread(65)
+    assert 0.1 < bounded.min() < 0.11 and 1.99 < bounded.max() < 2.0
+    positive = parameter_spec("k", {"init": 0.5, "log": True}).spread(65)
+    assert positive.min() > 0 and positive[32].item() == pytest.approx(0.5, rel=1e-14)

@@ -25,12 +25,12 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from ..errors import ExprError, PinnkitError
-from ..expr import Namespace, Partial, compile_expr, parse
+from ..errors import PinnkitError
+from ..expr import Partial, compile_expr
 from ..expr import tree as t
 from ..expr.bounds import Poly, free_variables, interval, polynomial, summands
 from ..geometry import get_sampler
-from ..problem import CompiledProblem, Term, integrand_of
+from ..problem import CompiledProblem
 from .findings import Context, Finding
 
 SCALES = (1.0, 10.0, 100.0, 1000.0)
@@ -49,16 +49,23 @@ class _Undecided(Exception):
 
 def classify(node: t.Node, problem: CompiledProblem, n_samples: int = 64,
              seed: int = 0) -> Verdict:
-    """Is ``node``, as a function of free fields and derivatives, bounded below?"""
+    """Is ``node``, as a function of free fields and derivatives, bounded below?
+
+    A learnable parameter is free too, within what training can reach (its bounds): it
+    ranges over that interval, and coefficients are sampled across it, so ``k*u_x`` is
+    as unbounded as with a constant k, and ``k*u_x**2`` is bounded only for k >= 0."""
     lo, hi = problem.shape.bounds()
+    specs = problem.parameters.specs
     known = {n: (float(a), float(b)) for n, a, b in zip(problem.inputs, lo, hi, strict=True)}
     known.update({k: (v, v) for k, v in problem.constants.items()})
+    known.update({k: s.reachable() for k, s in specs.items()})
     low = interval(node, known)[0]
     if low > -math.inf:
         return Verdict("bounded", f"it is at least {low:.3g}")
     x = problem.shape.sample_interior(n_samples, get_sampler("sobol"), seed)
     env: dict[Any, Any] = dict(problem.constants)
     env.update({n: torch.as_tensor(x[:, i]) for i, n in enumerate(problem.inputs)})
+    env.update({k: s.spread(len(x)) for k, s in specs.items()})
 
     def value_of(sub: t.Node) -> np.ndarray:
         try:
@@ -190,26 +197,15 @@ def _quadratic(poly: Poly, variables: list[Partial], names: list[str], coercive:
     return Verdict("bounded", "a positive semidefinite quadratic form")
 
 
-def _objective_node(term: Term, ctx: Context) -> t.Node | None:
-    """The parsed integrand of an objective term; None for a method."""
-    value = integrand_of(ctx.problem.problem.objective.get(term.name, ""))
-    if not isinstance(value, str):
-        return None
-    ns = Namespace(ctx.problem.inputs, ctx.problem.outputs, tuple(ctx.problem.constants))
-    try:
-        return parse(value, ns)
-    except ExprError:
-        return None
-
-
 def verdicts(ctx: Context) -> dict[str, Verdict]:
-    """The symbolic verdict of every objective term, by name."""
+    """The symbolic verdict of every objective term, by name, read from the tree the term
+    was compiled from (None for a method)."""
     out = {}
     for term in ctx.problem.terms:
         if not term.squared:
-            node = _objective_node(term, ctx)
-            out[term.name] = classify(node, ctx.problem, seed=ctx.seed) if node is not None \
-                else Verdict("unknown", "it is a method, which cannot be analysed symbolically")
+            out[term.name] = classify(term.tree, ctx.problem, seed=ctx.seed) \
+                if term.tree is not None else \
+                Verdict("unknown", "it is a method, which cannot be analysed symbolically")
     return out
 
 
