@@ -62,7 +62,9 @@ class TrainedModel:
 
     def derivatives(self, points: Points, names: Sequence[str] | str) -> dict[str, Any]:
         """Each name's (N,) values: a field (``u``), a derivative (``u_xx``, ``d(u, x, x)``),
-        an expression of them (``u_xx + u_yy``) or a residual's name (``heat``)."""
+        an expression of them (``u_xx + u_yy``) or a residual's name (``heat``). A
+        condition's residual reads the outward normal (``u_n``, ``nx``): on the boundary the
+        normal there, elsewhere the unit gradient of the domain's signed distance."""
         names = split_names(names) if isinstance(names, str) else list(names)
         x, as_numpy = self._points(points)
         parts: dict[str, list[torch.Tensor]] = {n: [] for n in names}
@@ -86,15 +88,29 @@ class TrainedModel:
             raise PinnkitError(f"--fields: {exc.message}{where} in '{exc.text}'. Fix: {fix}"
                                ) from None
         wanted = [terms[n] for n in names if n in terms]
+        for t in wanted:
+            if t.kind == "data" or t.periodic is not None:
+                what = "compares with its observations" if t.kind == "data" else \
+                    "pairs points on two faces"
+                raise PinnkitError(f"--fields: '{t.name}' {what}, so it has no value at a "
+                                   "point of its own. Fix: evaluate the fields it reads, e.g. "
+                                   f"--fields {','.join(self.outputs)}")
         if wanted:
             engine = make_engine("autograd", self.model)
             needs = frozenset().union(*(t.needs for t in wanted))
             table = engine(self.model, x, needs, self.outputs, create_graph=False)
-            env = self.problem.env(x, table)
+            # a condition reads the outward normal (nx, u_n); off the boundary, the unit
+            # gradient of the domain's signed distance stands in for it
+            boundary = any(t.selector is not None for t in wanted)
+            env = self.problem.env(x, table, self._normals(x) if boundary else None)
             for t in wanted:
                 r = torch.as_tensor(t.residual(env), dtype=x.dtype, device=x.device)
                 values[t.name] = r.expand(len(x)) if r.ndim == 0 else r
         return {n: values[n] for n in names}
+
+    def _normals(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.problem.shape.normals(x.detach().cpu().to(torch.float64).numpy())
+        return torch.as_tensor(n, dtype=x.dtype, device=x.device)
 
     def _points(self, points: Points) -> tuple[torch.Tensor, bool]:
         p = next(self.model.parameters())

@@ -133,3 +133,54 @@ def test_box_faces_give_axis_normals_to_u_n():
     np.testing.assert_allclose(r, -2 * p[:, 0] * p[:, 1], atol=1e-14)  # -u_x at x = 0
     r, p, _ = evaluate(problem, "top", 50)
     np.testing.assert_allclose(r, p[:, 0] ** 2 + math.cos(2.0), atol=1e-14)  # u_y at y = 2
+
+
+NEUMANN_RUN = """\
+inputs: [x, y]
+outputs: [u]
+domain: {x: [0, 1], y: [0, 2]}
+equations: {pde: u_xx + u_yy}
+conditions:
+  left:  {on: x == 0, residual: u_n + u}
+  top:   {on: y == 2, residual: u_n - nx - 2*ny}
+  cycle: {periodic: x}
+model: {width: 6, depth: 2, dtype: float64}
+training:
+  points: {domain: 32, boundary: 8}
+  stages: [{optimizer: adam, steps: 2}]
+logging: {tensorboard: false}
+"""
+
+
+def test_eval_of_a_condition_with_u_n_reads_the_boundary_normal(tmp_path, capsys):
+    """``pinnkit eval --fields left`` and ``derivatives(..., ["left"])`` evaluate u_n with
+    the outward normal: (-1, 0) on x = 0 and (0, 1) on y = 2 (it used to be a KeyError
+    'n(x)' traceback, exit 1)."""
+    import pinnkit
+    from pinnkit.cli import main
+
+    path = tmp_path / "flux.yaml"
+    path.write_text(NEUMANN_RUN)
+    run = tmp_path / "run"
+    assert main(["train", str(path), "--quiet", "--out", str(run)]) == 0
+    trained = pinnkit.load(run)
+    left = np.array([[0.0, 0.3], [0.0, 1.1], [0.0, 1.9]])
+    top = np.array([[0.2, 2.0], [0.7, 2.0]])
+    d = trained.derivatives(left, ["left", "u", "u_x"])
+    np.testing.assert_allclose(d["left"], -d["u_x"] + d["u"], rtol=1e-8, atol=1e-10)
+    d = trained.derivatives(top, ["top", "u_y"])
+    np.testing.assert_allclose(d["top"], d["u_y"] - 2.0, rtol=1e-8, atol=1e-10)
+    (tmp_path / "pts.csv").write_text("x,y\n" + "".join(f"{a},{b}\n" for a, b in left))
+    capsys.readouterr()
+    assert main(["eval", str(run), "--points", str(tmp_path / "pts.csv"), "--fields",
+                 "left,u_x"]) == 0
+    rows = [[float(v) for v in r.split(",")] for r in capsys.readouterr().out.splitlines()[1:]]
+    np.testing.assert_allclose([r[2] for r in rows], trained.derivatives(left, ["left"])["left"],
+                               rtol=1e-12)
+    # a periodic condition pairs points on two faces: no value at one point, and it says so
+    assert main(["eval", str(run), "--points", str(tmp_path / "pts.csv"), "--fields",
+                 "cycle"]) == 2
+    err = capsys.readouterr().err
+    assert "--fields: 'cycle' pairs points on two faces, so it has no value at a point of " \
+        "its own. Fix: evaluate the fields it reads, e.g. --fields u" in err
+    assert "Traceback" not in err
