@@ -17,7 +17,7 @@ from .models.activations import get_activation
 from .problem import CompiledProblem, Problem, compile_problem, problem_from_config
 from .train.losses import SampleLosses
 from .train.techniques import validate_options
-from .train.trainer import DTYPES, Run, build_model, fit
+from .train.trainer import DTYPES, Run, build_model, fit, resolve_device, validate_stages
 
 
 def resolve(target: str | Path | Problem, overrides: Sequence[str] = (),
@@ -134,6 +134,7 @@ def check_problem(problem: CompiledProblem, cfg: Config) -> Report:
     validate_options(problem, cfg)  # the technique options (build_model checks the model's)
     dtype = DTYPES[cfg.model.dtype]
     model = build_model(problem, cfg).to(dtype=dtype)
+    validate_stages(problem, cfg, model, resolve_device(cfg.training.device))
     losses = SampleLosses(problem, cfg.training.points, cfg.training.seed, dtype)
     return run_checks(problem, cfg, model, losses)
 

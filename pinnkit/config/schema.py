@@ -66,15 +66,25 @@ class PointsConfig:
 
 @dataclass(frozen=True)
 class StageConfig:
-    optimizer: str = _f("adam", choices=("adam", "lbfgs"))  # adam, then lbfgs to polish
-    steps: int = _f(1000, positive=True)    # optimizer steps in this stage
-    lr: float | None = _f(None, positive=True)  # default 1e-3 for adam, 1.0 for lbfgs
+    optimizer: str = _f("adam", choices=("adam", "lbfgs", "ssbfgs", "ssbroyden", "lm"))  # adam,
+    #   then a second-order stage: lbfgs, ssbfgs/ssbroyden (dense self-scaled quasi-Newton) or
+    #   lm (Levenberg-Marquardt on the stacked residuals); these three want dtype: float64
+    steps: int = _f(1000, positive=True)    # optimizer steps (iterations) in this stage
+    lr: float | None = _f(None, positive=True)  # default 1e-3 for adam, 1.0 for the others
     decay: float = _f(1.0, positive=True)   # multiply lr by this every decay_every steps
     decay_every: int = _f(1000, positive=True)  # steps between lr decays
     history: int = _f(50, positive=True)    # lbfgs: history size
     schedule: str = _f("step", choices=("step", "cosine"))  # step: lr *= decay every
     #                                    decay_every steps; cosine: lr -> lr_min over the stage
     lr_min: float = _f(0.0, nonnegative=True)  # cosine: the learning rate at the stage's end
+    dtype: str | None = _f(None, choices=("float32", "float64"))  # promote model, points and
+    #                                    parameters to this at the stage's start; default: keep
+    resample_every: int = _f(0, nonnegative=True)  # lbfgs/ssbfgs/ssbroyden/lm: fresh points
+    #                  every N steps, the curvature approximation restarted; 0: fixed points
+    patience: int = _f(0, nonnegative=True)  # end the stage when the loss has not decreased
+    #                  for N steps; 0: 200 for lbfgs/ssbfgs/ssbroyden/lm, never for adam
+    damping: float = _f(1.0e-3, positive=True)  # lm: start damping, times the largest
+    #                                    diagonal entry of J^T J (adapted every step)
 
 
 @dataclass(frozen=True)

@@ -115,20 +115,25 @@ class _Derivatives(torch.autograd.Function):
     the weight gradients of a loss need no more.
     """
 
+    generate_vmap_rule = True  # elementwise: torch.func's vmap (the lm stage's Jacobian)
+
     @staticmethod
-    def forward(ctx: Any, z: Tensor, k: int, table: Callable[[Tensor, int], list[Tensor]]
+    def forward(z: Tensor, k: int, table: Callable[[Tensor, int], list[Tensor]]
                 ) -> tuple[Tensor, ...]:
-        values = table(z, k + 1)
-        ctx.save_for_backward(*values[1:])
+        # orders 0..k+1; the last one is the backward's slope only (derivatives() drops it)
+        return tuple(table(z, k + 1))
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
+        ctx.save_for_backward(*output[1:])
         ctx.set_materialize_grads(False)
-        return tuple(values[: k + 1])
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, *grads: Tensor | None) -> tuple[Tensor | None, None, None]:
         slopes = ctx.saved_tensors
         acc = None
-        for g, slope in zip(grads, slopes, strict=True):
+        for g, slope in zip(grads, slopes, strict=False):  # the extra order gets no gradient
             if g is not None:
                 acc = g * slope if acc is None else acc + g * slope
         return acc, None, None
@@ -137,7 +142,7 @@ class _Derivatives(torch.autograd.Function):
 def derivatives(z: Tensor, k: int, table: Callable[[Tensor, int], list[Tensor]]
                 ) -> list[Tensor]:
     """[s(z), ..., s^(k)(z)] from ``table`` (an ``ActivationSpec.derivatives``)."""
-    return list(_Derivatives.apply(z, k, table))
+    return list(_Derivatives.apply(z, k, table)[: k + 1])
 
 
 def activate(z: Jet, derivs: list[Tensor], rows: list[int],

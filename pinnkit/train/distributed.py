@@ -93,6 +93,13 @@ def average_gradients(params: Iterable[torch.nn.Parameter], dist: Dist) -> None:
         offset += g.numel()
 
 
+def all_reduce_mean(flat: torch.Tensor, dist: Dist) -> None:
+    """Replace ``flat`` in place by its mean over ranks."""
+    if dist.active:
+        td.all_reduce(flat, op=td.ReduceOp.SUM)
+        flat /= dist.world
+
+
 def average(values: dict[str, float], dist: Dist, device: torch.device) -> dict[str, float]:
     """Mean of named scalars over ranks (loss terms, for logging and the L-BFGS line search)."""
     if not dist.active or not values:

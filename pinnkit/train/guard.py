@@ -61,9 +61,10 @@ class NanGuard:
         if state.optimizer is not None and good["optimizer"] is not None:
             state.optimizer.load_state_dict(good["optimizer"])
             for group in state.optimizer.param_groups:
-                group["lr"] *= self.lr_factor
+                if "lr" in group:  # lm has none: its damping adapts by itself
+                    group["lr"] *= self.lr_factor
         state.step, state.stage_step = good["step"], good["stage_step"]
-        lr = state.optimizer.param_groups[0]["lr"] if state.optimizer else float("nan")
+        lr = state.optimizer.param_groups[0].get("lr", math.nan) if state.optimizer else math.nan
         self.say(f"pinnkit: {what}; rolled back to step {state.step} with lr {lr:.3g} "
                  f"(rollback {self.rollbacks} of {self.max_rollbacks})")
 

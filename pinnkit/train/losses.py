@@ -117,6 +117,15 @@ class Collocation:
     def _tensor(self, a) -> torch.Tensor:
         return torch.as_tensor(a, dtype=self.dtype, device=self.device)
 
+    def to(self, dtype: torch.dtype) -> None:
+        """Cast every point set, the data sets' observations included, to ``dtype``."""
+        self.dtype = dtype
+        for ps in self.sets:
+            ps.x = ps.x.to(dtype)
+            ps.normals = None if ps.normals is None else ps.normals.to(dtype)
+            ps.extra = {k: v.to(dtype) if v.is_floating_point() else v
+                        for k, v in ps.extra.items()}
+
 
 def data_point_sets(problem: CompiledProblem, device: torch.device, dtype: torch.dtype
                     ) -> list[PointSet]:

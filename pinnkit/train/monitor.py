@@ -52,7 +52,12 @@ class Monitor:
         if closure.techniques is not None:
             record.update(closure.techniques.scalars())
         if state.optimizer is not None:
-            record["lr"] = float(state.optimizer.param_groups[0]["lr"])
+            group = state.optimizer.param_groups[0]
+            if "lr" in group:
+                record["lr"] = float(group["lr"])
+            damping = getattr(state.optimizer, "damping", None)  # the lm stage's lambda
+            if damping is not None:
+                record["lm/damping"] = float(damping)
         record["grad_norm"] = grad_norm(state.trainable())
         record.update(self.errors(state.model))
         values = state.parameters.floats() if state.parameters is not None else \

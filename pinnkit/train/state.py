@@ -46,6 +46,9 @@ class TrainState:
     history: list[dict[str, float]] = field(default_factory=list)  # one record per log
     stateful: dict[str, Stateful] = field(default_factory=dict)  # extra checkpointed objects
     parameters: Any = None                  # the problem's Parameters (values, lr groups)
+    stage_best: float = float("inf")        # lowest loss of the current stage so far
+    stage_best_step: int = 0                # the stage step where it was reached
+    stops: list[dict[str, Any]] = field(default_factory=list)  # per ended stage: why
     clock: float = field(default_factory=time.perf_counter, repr=False)  # last tick()
 
     def tick(self) -> None:
@@ -69,6 +72,33 @@ class TrainState:
     def finish_stage(self) -> None:
         self.stage, self.stage_step = self.stage + 1, 0
         self.optimizer = self.scheduler = None
+        self.stage_best, self.stage_best_step = float("inf"), 0
+
+    def end_stage(self, index: int, optimizer: str, reason: str) -> None:
+        """Record why stage ``index`` ended (kept in checkpoints and metrics.json)."""
+        self.stops = [s for s in self.stops if s["stage"] != index]
+        self.stops.append({"stage": index, "optimizer": optimizer, "step": self.step,
+                           "reason": reason})
+
+    def stalled(self, loss: float, patience: int) -> str | None:
+        """Why the stage should end, when ``loss`` has not gone below the stage's best for
+        ``patience`` steps (a float32 L-BFGS can sit at a bit-identical loss for ever)."""
+        if loss < self.stage_best:
+            self.stage_best, self.stage_best_step = loss, self.stage_step
+            return None
+        if self.stage_step - self.stage_best_step >= patience:
+            return (f"stalled: the loss has not gone below {self.stage_best:.6g} for "
+                    f"{self.stage_step - self.stage_best_step} steps")
+        return None
+
+    def set_precision(self, dtype: torch.dtype) -> None:
+        """Cast the network, the learnable parameters and the points to ``dtype`` (a stage
+        with its own ``dtype``); the values are kept, up to rounding when narrowing."""
+        if next(self.model.parameters()).dtype == dtype:
+            return
+        self.model.to(dtype=dtype)
+        self.params.to(dtype=dtype)
+        self.points.to(dtype)
 
     def advance(self, taken: int) -> None:
         self.step += taken
@@ -85,12 +115,17 @@ class TrainState:
             "stage": self.stage, "stage_step": self.stage_step, "step": self.step,
             "weights": dict(self.weights), "best": self.best, "elapsed": self.elapsed,
             "history": [dict(r) for r in self.history],
+            "stage_best": self.stage_best, "stage_best_step": self.stage_best_step,
+            "stops": [dict(s) for s in self.stops],
             "stateful": {k: v.state_dict() for k, v in self.stateful.items()},
             "rng": rng_state(),
         }
 
     def load_state_dict(self, data: dict[str, Any], stages: tuple[StageConfig, ...]) -> None:
         """Restore a checkpoint into this freshly built state (same problem and model)."""
+        saved = next((v for v in data["model"].values() if v.is_floating_point()), None)
+        if saved is not None:  # a stage with its own dtype was running: train on in it
+            self.set_precision(saved.dtype)
         self.model.load_state_dict(data["model"])
         self.params.load_state_dict(data["params"])
         self.points.load_state_dict(data["points"])
@@ -98,6 +133,9 @@ class TrainState:
         self.weights.update(data["weights"])
         self.best, self.elapsed = float(data["best"]), float(data["elapsed"])
         self.history = [dict(r) for r in data["history"]]
+        self.stage_best = float(data.get("stage_best", float("inf")))
+        self.stage_best_step = int(data.get("stage_best_step", 0))
+        self.stops = [dict(s) for s in data.get("stops", [])]
         for name, sub in data["stateful"].items():
             if name in self.stateful:
                 self.stateful[name].load_state_dict(sub)

@@ -31,11 +31,12 @@ from ..log import Progress
 from ..models.mlp import MLP
 from ..problem import CompiledProblem
 from .architecture import output_transform, periodic_columns
-from .distributed import SINGLE, Dist, average, average_gradients, device_for
+from .distributed import SINGLE, Dist, all_reduce_mean, average, average_gradients, device_for
+from .gauss_newton import NormalEquations
 from .guard import NanGuard, diagnose
 from .losses import Collocation, term_losses
 from .monitor import Monitor, console_extra
-from .optimizers import run_steps
+from .optimizers import CHUNK, check_stages, patience, run_steps, stage_dtypes
 from .runfolder import RunFolder, restore
 from .state import TrainState
 from .stop import StopRequest
@@ -78,11 +79,27 @@ def build_model(problem: CompiledProblem, cfg: Config) -> MLP:
                (ff.features, ff.sigma) if ff else None, cfg.training.seed, periodic, transform)
 
 
+def validate_stages(problem: CompiledProblem, cfg: Config, model: torch.nn.Module,
+                    device: torch.device) -> None:
+    """The second-order stages' limits (dense matrices, memory), located in the YAML."""
+    n_params = sum(p.numel() for p in model.parameters()) + len(problem.parameters)
+    pts = cfg.training.points
+    rows = pts.domain + pts.boundary * sum(t.selector is not None or t.periodic is not None
+                                           for t in problem.terms) \
+        + sum(len(obs.x) for obs in problem.data)
+    try:
+        check_stages(cfg.training.stages, cfg.model.dtype, n_params, rows,
+                     [t.name for t in problem.terms if not t.squared], device)
+    except ConfigError as exc:
+        raise located(exc, cfg) from None
+
+
 def new_state(problem: CompiledProblem, cfg: Config, device: torch.device,
               dtype: torch.dtype, dist: Dist = SINGLE) -> TrainState:
     """A fresh run's state: initialised network, first points, the configured weights."""
     validate_options(problem, cfg)  # technique keys, located in the YAML
     model = build_model(problem, cfg).to(device=device, dtype=dtype)
+    validate_stages(problem, cfg, model, device)
     problem.parameters.to(device=device, dtype=dtype)  # learnable scalars of the residuals
     points = Collocation(problem, cfg.training.points, cfg.training.seed, device, dtype, dist)
     return TrainState(model, points, {t.name: t.weight for t in problem.terms},
@@ -99,6 +116,7 @@ class Closure:
         self.losses = losses  # term_losses, or its torch.compile'd twin
         self.techniques = techniques  # causal weighting reduces the equations' losses
         self.total, self.terms = math.nan, {}
+        self.normal: NormalEquations | None = None  # the lm stage's Gauss-Newton system
 
     def __call__(self) -> torch.Tensor:
         state = self.state
@@ -117,6 +135,33 @@ class Closure:
             self.terms = both
             return torch.tensor(self.total, dtype=loss.dtype, device=loss.device)
         return loss
+
+    def value(self) -> float:
+        """The weighted loss at the current parameters, no gradients; keeps the terms."""
+        state = self.state
+        reduce = self.techniques.reduce if self.techniques is not None else None
+        losses = self.losses(state.model, self.engine, self.problem, state.points.sets, reduce)
+        self.terms = {k: float(v.detach()) for k, v in losses.items()}
+        self.total = float(sum(state.weights[n] * v for n, v in self.terms.items()))
+        if self.dist.active:
+            both = average({**self.terms, "__total__": self.total}, self.dist,
+                           state.points.device)
+            self.total = both.pop("__total__")
+            self.terms = both
+        return self.total
+
+    def normal_equations(self) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """J^T J, J^T R and |R|^2 of the stacked weighted residuals (the lm stage)."""
+        state = self.state
+        if self.normal is None:
+            self.normal = NormalEquations(state.model, state.params, self.engine, self.problem)
+        A, g, f = self.normal(state.points.sets, state.weights)
+        if self.dist.active:  # every rank solves the same system
+            flat = torch.cat([A.reshape(-1), g, g.new_tensor([f])])
+            all_reduce_mean(flat, self.dist)
+            n = g.numel()
+            A, g, f = flat[:n * n].view(n, n), flat[n * n:n * n + n], float(flat[-1])
+        return A, g, f
 
 
 def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: bool = True,
@@ -144,6 +189,7 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
     techniques = Techniques(problem, cfg, state, engine)  # weights, causal, adaptive points
     closure = Closure(state, engine, problem, losses_fn, dist, techniques)
     stages, log = cfg.training.stages, cfg.logging
+    precisions = stage_dtypes(stages, cfg.model.dtype)
     last = len(stages) - 1
     if state.stage > last or (state.stage == last and state.stage_step >= stages[last].steps):
         console.message(f"{run_dir}: all {len(stages)} stages are done; nothing to train "
@@ -157,24 +203,25 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
             for index in range(state.stage, len(stages)):
                 stage = stages[index]
                 if state.optimizer is None:
+                    state.set_precision(DTYPES[precisions[index]])
                     state.enter_stage(index, stage)
                 techniques.start_stage(stage)
                 guard.keep(state)
                 console.stage(f"stage {index + 1}/{len(stages)} {stage.optimizer}",
                               stage.steps, state.stage_step)
-                converged = False
+                converged, wait = False, patience(stage)
                 while state.stage_step < stage.steps and not stop(state.step):
                     resample_if_due(state, cfg.training.points, stage, techniques)
                     if stage.optimizer == "adam":
                         techniques.before_step(state.step)
-                    taken = run_steps(state.optimizer, closure, stage.steps - state.stage_step)
+                    taken = run_steps(state.optimizer, closure, step_limit(state, stage))
                     if state.scheduler is not None:
                         state.scheduler.step()
-                    if taken == 0:  # L-BFGS converged: nothing left to gain in this stage
-                        console.message(f"stage {index + 1}: L-BFGS converged at step "
-                                        f"{state.step}")
-                        converged = True
-                        break
+                    ended = getattr(state.optimizer, "stop_reason", None)
+                    if taken == 0:  # converged: nothing left to gain in this stage
+                        ended = ended or "converged: no progress within tolerance"
+                    if stage.optimizer in CHUNK and stage.optimizer != "lbfgs":
+                        closure.value()  # the logged loss is the accepted point's
                     prev = state.step
                     state.advance(taken)
                     if not guard.healthy(state, closure.total):
@@ -182,6 +229,10 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
                             state.model, engine, problem, state.points.sets))
                         continue
                     guard.keep(state)
+                    if wait and not ended:
+                        ended = state.stalled(closure.total, wait)
+                    if ended:
+                        converged = True
                     if crossed(prev, state.step, log.every) or state.stage_step >= stage.steps:
                         record = monitor.record(state, closure)
                         folder.record(state, record, monitor.validation(record))
@@ -191,6 +242,14 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
                                    console_extra(state.history[-1]) if state.history else {})
                     if crossed(prev, state.step, log.checkpoint_every):
                         folder.checkpoint("last", state)
+                    if ended:
+                        break
+                if converged or state.stage_step >= stage.steps:
+                    why = ended if converged else f"budget used ({stage.steps} steps)"
+                    state.end_stage(index, stage.optimizer, why)
+                    if converged:
+                        console.message(f"stage {index + 1} ({stage.optimizer}) ended at "
+                                        f"step {state.step}: {why}")
                 if state.stage_step < stage.steps and not converged:
                     stopped = True  # last.pt below keeps this stage's optimizer state
                     break
@@ -210,10 +269,31 @@ def crossed(before: int, after: int, every: int) -> bool:
 
 def resample_if_due(state: TrainState, cfg: PointsConfig, stage: StageConfig,
                     techniques: Techniques) -> None:
-    """Fresh points every ``resample_every`` steps, in Adam stages (L-BFGS needs fixed ones)."""
-    every = cfg.resample_every
-    if stage.optimizer == "adam" and every and state.step and state.step % every == 0:
-        techniques.resample(state.step // every)
+    """Fresh points every ``resample_every`` steps: in Adam stages as ``training.points``
+    says; in second-order stages only as the stage says, restarting the optimizer's
+    curvature (a line search or a Gauss-Newton system needs fixed points between)."""
+    if stage.optimizer == "adam":
+        every = cfg.resample_every
+        if every and state.step and state.step % every == 0:
+            techniques.resample(state.step // every)
+        return
+    every = stage.resample_every
+    if every and state.stage_step and state.stage_step % every == 0:
+        techniques.resample(state.points.round + 1)
+        reset = getattr(state.optimizer, "reset", None)
+        if reset is not None:
+            reset()
+        elif state.optimizer is not None:  # torch's L-BFGS: drop its history
+            state.optimizer.state.clear()
+        state.stage_best, state.stage_best_step = math.inf, state.stage_step
+
+
+def step_limit(state: TrainState, stage: StageConfig) -> int:
+    """Iterations the next optimizer call may take: to the stage's end or next resample."""
+    left = stage.steps - state.stage_step
+    if stage.optimizer != "adam" and stage.resample_every:
+        left = min(left, stage.resample_every - state.stage_step % stage.resample_every)
+    return left
 
 
 def finish(state: TrainState, closure: Closure, monitor: Monitor, folder: RunFolder,
@@ -248,5 +328,6 @@ def finish(state: TrainState, closure: Closure, monitor: Monitor, folder: RunFol
                               "fallback": compile_info.fallback}
     if len(state.params):
         metrics["parameters"] = per("param/")
+    metrics["stages"] = [dict(s) for s in state.stops]
     folder.finish(state, metrics)
     return metrics
