@@ -11,11 +11,13 @@ from typing import Any
 
 from .checks import Report, report_from_error, run_checks
 from .config import PROBLEM_KEYS, Config, StageConfig, config_from_data, load_config, located
-from .errors import CheckWarning, ConfigError, PinnkitError, did_you_mean
+from .derivatives import make_engine
+from .errors import CheckWarning, ConfigError, PinnkitError, did_you_mean, line_of
 from .geometry import get_sampler
 from .models.activations import get_activation
 from .problem import CompiledProblem, Problem, compile_problem, problem_from_config
 from .train.losses import SampleLosses
+from .train.monitor import Monitor
 from .train.techniques import validate_options
 from .train.trainer import DTYPES, Run, build_model, fit, resolve_device, validate_stages
 
@@ -50,15 +52,15 @@ DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 def _check_names(cfg: Config) -> None:
     """Names that map to code past the config layer, checked before any compute is spent."""
-    get_activation(cfg.model.activation, line=cfg.lines.get("model.activation"))
-    get_sampler(cfg.training.points.sampler, line=cfg.lines.get("training.points.sampler"))
+    get_activation(cfg.model.activation, line=line_of(cfg.lines, "model.activation"))
+    get_sampler(cfg.training.points.sampler, line=line_of(cfg.lines, "training.points.sampler"))
     device = cfg.training.device
     if not DEVICE.fullmatch(device):
         kinds = ["auto", "cpu", "cuda", "mps"]
         raise ConfigError("training.device", f"'{device}' is not a device"
                           f"{did_you_mean(device, kinds)}", "auto, cpu, cuda, cuda:N or mps",
                           "use device: auto (cuda when available, else cpu)",
-                          cfg.lines.get("training.device"))
+                          line_of(cfg.lines, "training.device"))
 
 
 def run_folder(cfg: Config, resume: bool = False, overwrite: bool = False) -> Path:
@@ -130,11 +132,21 @@ def train(target: str | Path | Problem, steps: int | None = None, *,
 
 def check_problem(problem: CompiledProblem, cfg: Config) -> Report:
     """Every pre-training check, on the network training will build (same seed and dtype,
-    on the CPU: the checks evaluate small samples only)."""
+    on the CPU: the checks evaluate small samples only).
+
+    Before the checks it builds, with the constructors ``fit`` uses, what training builds
+    from the config before its first step (network, stages, derivative engine, the
+    monitor's grids), so that a config error training would raise is raised here: before
+    training starts, and by ``pinnkit check`` too."""
     validate_options(problem, cfg)  # the technique options (build_model checks the model's)
     dtype = DTYPES[cfg.model.dtype]
     model = build_model(problem, cfg).to(dtype=dtype)
     validate_stages(problem, cfg, model, resolve_device(cfg.training.device))
+    try:
+        make_engine(cfg.model.engine, model)
+    except ConfigError as exc:
+        raise located(exc, cfg) from None
+    Monitor(problem, cfg)  # logging.slice and logging.grid, located
     losses = SampleLosses(problem, cfg.training.points, cfg.training.seed, dtype)
     return run_checks(problem, cfg, model, losses)
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .config.schema import DataConfig, build
-from .errors import ConfigError, ExprError, did_you_mean
+from .errors import ConfigError, ExprError, did_you_mean, line_of
 from .expr import Namespace, compile_expr, parse
 from .expr.analysis import partials
 from .expr.compile import Compiled
@@ -100,7 +100,7 @@ class _Where:
     def error(self, found: str, expected: str = "", fix: str = "", sub: str = "file"
               ) -> ConfigError:
         key = f"data.{self.name}.{sub}"
-        line = self.lines.get(key, self.lines.get(f"data.{self.name}"))
+        line = line_of(self.lines, key)
         return ConfigError(key, found, expected, fix, line, self.source)
 
 

@@ -8,7 +8,7 @@ expression), what was found, what was expected, and how to fix it. The CLI turns
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 
 class PinnkitError(Exception):
@@ -69,6 +69,20 @@ class CheckError(PinnkitError):
 
 class CheckWarning(UserWarning):
     """A pre-training check's warning: training goes on, but the problem looks wrong."""
+
+
+def line_of(lines: Mapping[str, int], key: str) -> int | None:
+    """The line of ``key`` or of its nearest enclosing key that has one (0: from --set).
+
+    A value given with ``--set a.b={c: 1}`` has a line for ``a.b`` only, so an error about
+    ``a.b.c`` must find the enclosing key's mark to say where the value came from."""
+    if not key:  # the document itself
+        return lines.get(key)
+    while key:
+        if key in lines:
+            return lines[key]
+        key = key.rpartition(".")[0]
+    return None
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .config.schema import ParameterConfig, build
-from .errors import ConfigError
+from .errors import ConfigError, line_of
 
 Lines = Mapping[str, int]
 
@@ -85,11 +85,11 @@ def parameter_spec(name: str, value: Any, lines: Lines | None = None,
     elif not isinstance(value, ParameterConfig):
         raise ConfigError(key, f"found {type(value).__name__} {value!r}",
                           "a start value or {init: ..., bounds: [low, high], log: ..., lr: ...}",
-                          f"write {name}: {{init: 0.5}}", lines.get(key), source)
+                          f"write {name}: {{init: 0.5}}", line_of(lines, key), source)
 
     def fail(sub: str, found: str, expected: str, fix: str) -> ConfigError:
         k = f"{key}.{sub}"
-        return ConfigError(k, found, expected, fix, lines.get(k, lines.get(key)), source)
+        return ConfigError(k, found, expected, fix, line_of(lines, k), source)
 
     bounds = None
     if value.bounds is not None:

@@ -17,7 +17,8 @@ import numpy as np
 from .errors import PinnkitError
 from .evaluate import TrainedModel, load
 from .problem import Problem
-from .train.snapshot import FieldSnapshot, plot_grid, snapshot
+from .train.monitor import picture_grid
+from .train.snapshot import FieldSnapshot, snapshot
 
 EXTRA = 'pip install "pinnkit[plot]"'
 DPI = 100
@@ -51,10 +52,8 @@ def plot_run(run_dir: str | Path, checkpoint: str = "last", out_dir: str | Path 
 
 
 def field_snapshot(trained: TrainedModel) -> FieldSnapshot:
-    log = trained.config.logging
-    grid = plot_grid(trained.problem.shape, trained.inputs, log.grid, log.slice,
-                     trained.config.lines, trained.config.source)
-    return snapshot(trained.model, trained.problem, grid)
+    return snapshot(trained.model, trained.problem, picture_grid(trained.problem,
+                                                                  trained.config))
 
 
 def _new(figure_cls: Any, panels: int) -> tuple[Any, list[Any]]:

@@ -22,7 +22,7 @@ import torch
 
 from .config import Config
 from .data import Observations, load_observations
-from .errors import ConfigError, ExprError, PinnkitError, did_you_mean
+from .errors import ConfigError, ExprError, PinnkitError, did_you_mean, line_of
 from .expr import BUILTIN_CONSTANTS, Namespace, Partial, compile_expr, parse, parse_name
 from .expr.collapse import Combo, collapse
 from .expr.tree import Node
@@ -274,7 +274,7 @@ def problem_from_config(cfg: Config) -> Problem:
 
 
 def _cfg_line(cfg: Config | None, key: str) -> int | None:
-    return cfg.lines.get(key) if cfg is not None else None
+    return line_of(cfg.lines, key) if cfg is not None else None
 
 
 def _expr_error(exc: ExprError, key: str, cfg: Config | None) -> ConfigError:

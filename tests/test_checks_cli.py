@@ -102,3 +102,40 @@ def test_shipped_configs_are_clean(config, capsys):
     assert main(["check", str(config), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] and data["warnings"] == 0, data["findings"]
+
+
+SET_ERRORS = [  # (--set value, the one error line check and train both print)
+    ("logging.slice={z: 0.5}", "logging.slice.z (from --set): 'z' is not an input; expected "
+     "one of 't', 'x'. Fix: name an input to hold fixed"),
+    ("logging.slice={x: 5}", "logging.slice.x (from --set): 5 lies outside the domain [0, 1]; "
+     "expected a value in [0, 1]. Fix: pick a value inside"),
+    ("logging.slice={x: 0.5, t: 0.5}", "logging.slice (from --set): holds every input fixed; "
+     "expected at most 1 of x, t"),
+    # the file's line of training.points.domain no longer describes a value --set replaced
+    ("training.points={domain: abc}", "training.points.domain (from --set): found the text "
+     "'abc'; expected a number (int)"),
+    ("checks={bogus: warn}", "checks.bogus (from --set): unknown check 'bogus'"),
+]
+
+
+@pytest.mark.parametrize("value, message", SET_ERRORS, ids=[v for v, _ in SET_ERRORS])
+def test_check_raises_what_train_raises_and_names_set(tmp_path, capsys, value, message):
+    """Every config error train raises, check raises first, with the same words; a value
+    from --set says so (logging.slice used to pass check and fail train after 'training
+    started', with no hint of --set)."""
+    config = str(write(tmp_path, HEAT))
+    assert main(["check", config, "--set", value]) == 2
+    checked = capsys.readouterr()
+    assert f"pinnkit: error: {message}" in checked.err and "Traceback" not in checked.err
+    out_dir = tmp_path / "run"
+    assert main(["train", config, *FAST, "--set", value, "--out", str(out_dir)]) == 2
+    trained = capsys.readouterr()
+    assert trained.err == checked.err and trained.out == ""  # refused before it started
+    assert not out_dir.exists()
+
+
+def test_slice_error_in_the_file_names_its_line(tmp_path, capsys):
+    path = write(tmp_path, HEAT + "logging: {slice: {t: 2}}\n")
+    assert main(["check", str(path)]) == 2
+    assert f"logging.slice.t (line 10 of {path}): 2 lies outside the domain [0, 1]" in \
+        capsys.readouterr().err

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 
 from ..config import Config
-from ..errors import ConfigError, PinnkitError, did_you_mean, one_of
+from ..errors import ConfigError, PinnkitError, did_you_mean, line_of, one_of
 from ..problem import CompiledProblem
 from .boundedness import check_bounded, check_probe
 from .findings import Context, Finding, Losses, Report
@@ -66,11 +66,11 @@ def check_levels(cfg: Config) -> dict[str, str]:
         if name not in CHECKS:
             raise ConfigError(key, f"unknown check '{name}'{did_you_mean(name, CHECKS)}",
                               one_of(CHECKS), "use a check name from the report",
-                              cfg.lines.get(key), cfg.source)
+                              line_of(cfg.lines, key), cfg.source)
         if level not in LEVEL_CHOICES:
             raise ConfigError(key, f"level {level!r} is not allowed"
                               f"{did_you_mean(str(level), LEVEL_CHOICES)}",
-                              one_of(LEVEL_CHOICES), f"write {name}: warn", cfg.lines.get(key),
+                              one_of(LEVEL_CHOICES), f"write {name}: warn", line_of(cfg.lines, key),
                               cfg.source)
         levels[name] = level
     return levels

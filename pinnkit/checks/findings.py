@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from ..config import Config
-from ..errors import CheckError
+from ..errors import CheckError, line_of
 from ..problem import CompiledProblem
 
 LEVELS = ("error", "warning", "info")
@@ -68,11 +68,7 @@ class Context:
 
     def line(self, key: str) -> int | None:
         """The line of ``key`` in the YAML file, or of its closest enclosing key."""
-        while key:
-            if key in self.cfg.lines:
-                return self.cfg.lines[key]
-            key = key.rpartition(".")[0]
-        return None
+        return line_of(self.cfg.lines, key)
 
     def finding(self, level: str, check: str, key: str, message: str, fix: str = "") -> Finding:
         return Finding(level, check, key, self.line(key), message, fix)

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import ConfigError
+from ..errors import ConfigError, line_of
 from .load import apply_overrides, read_file, read_yaml
 from .schema import (
     AdaptivePointsConfig,
@@ -59,19 +59,9 @@ def located(exc: ConfigError, cfg: Config) -> ConfigError:
     """``exc`` with the config's line and file filled in where the raiser did not know them."""
     if exc.source and exc.line is not None:
         return exc
-    line = exc.line if exc.line is not None else _line_for(exc.key, cfg.lines)
+    line = exc.line if exc.line is not None else line_of(cfg.lines, exc.key)
     return ConfigError(exc.key, exc.found, exc.expected, exc.fix, line,
                        exc.source or cfg.source or None)
-
-
-def _line_for(key: str, lines: dict[str, int]) -> int | None:
-    """The line of ``key`` or of its nearest ancestor that has one."""
-    parts = key.split(".")
-    while parts:
-        if ".".join(parts) in lines:
-            return lines[".".join(parts)]
-        parts.pop()
-    return None
 
 
 #: the top-level keys that describe the problem; with ``problem: file.py:Class`` the class

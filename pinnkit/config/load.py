@@ -196,6 +196,9 @@ def apply_overrides(data: dict[str, Any], lines: Lines, overrides: Sequence[str]
         except yaml.YAMLError:
             value = raw  # not YAML: keep the text, the schema says whether text fits
         _set_path(data, keys, value, path)
+        path = path.strip()
+        for stale in [k for k in lines if k.startswith(path + ".")]:
+            del lines[stale]  # the file's keys below it are gone: line_of finds the 0 above
         lines[path] = 0  # 0 marks a value that came from the command line
 
 

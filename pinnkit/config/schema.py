@@ -13,7 +13,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ConfigError, did_you_mean, one_of
+from ..errors import ConfigError, did_you_mean, line_of, one_of
 
 Lines = dict[str, int]
 
@@ -193,7 +193,7 @@ def build(cls: type, data: Any, lines: Lines, path: str = "", source: str = "") 
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(path, f"found {_kind(data)} {_short(data)}", "a mapping of keys",
-                          _example(cls), lines.get(path), source)
+                          _example(cls), line_of(lines, path), source)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
     kwargs = {}
@@ -201,7 +201,7 @@ def build(cls: type, data: Any, lines: Lines, path: str = "", source: str = "") 
         sub = f"{path}.{key}" if path else key
         if key not in fields:
             raise ConfigError(sub, f"unknown key '{key}'{did_you_mean(key, fields)}",
-                              one_of(fields), _unknown_key_fix(key), lines.get(sub), source)
+                              one_of(fields), _unknown_key_fix(key), line_of(lines, sub), source)
         f = fields[key]
         kwargs[key] = _value(hints[key], value, sub, lines, source, f.metadata)
     return cls(**kwargs)
@@ -209,7 +209,7 @@ def build(cls: type, data: Any, lines: Lines, path: str = "", source: str = "") 
 
 def _value(tp: Any, value: Any, path: str, lines: Lines, source: str,
            meta: typing.Mapping[str, Any]) -> Any:
-    line = lines.get(path)
+    line = line_of(lines, path)
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is Any:
         return value

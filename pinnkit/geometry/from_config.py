@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConfigError, did_you_mean, one_of
+from ..errors import ConfigError, did_you_mean, line_of, one_of
 from .csg import Difference, Intersection, Union
 from .disk import Disk
 from .polygon import Polygon
@@ -40,11 +40,7 @@ class _Ctx:
 
     def line(self, key: str) -> int | None:
         """The line of ``key``, or of the nearest enclosing key that has one."""
-        while key:
-            if key in self.lines:
-                return self.lines[key]
-            key = key.rpartition(".")[0]
-        return None
+        return line_of(self.lines, key)
 
     def error(self, key: str, found: str, expected: str = "", fix: str = "") -> ConfigError:
         return ConfigError(key, found, expected, fix, self.line(key))

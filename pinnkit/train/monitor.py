@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..config import Config
+from ..config import Config, located
+from ..errors import ConfigError
 from ..problem import CompiledProblem
 from .metrics import evaluation_points, reference_errors
-from .snapshot import FieldSnapshot, plot_grid, snapshot
+from .snapshot import FieldSnapshot, PlotGrid, plot_grid, snapshot
 from .state import TrainState
 
 if TYPE_CHECKING:
@@ -33,8 +34,7 @@ class Monitor:
     def __init__(self, problem: CompiledProblem, cfg: Config) -> None:
         self.problem = problem
         self.eval_x = evaluation_points(problem.shape)
-        self.grid = plot_grid(problem.shape, problem.inputs, cfg.logging.grid,
-                              cfg.logging.slice, cfg.lines, cfg.source)
+        self.grid = picture_grid(problem, cfg)
         self.mark_time, self.mark_step = time.perf_counter(), 0
 
     def start(self, step: int) -> None:
@@ -82,6 +82,15 @@ class Monitor:
 
     def snapshot(self, model: torch.nn.Module) -> FieldSnapshot:
         return snapshot(model, self.problem, self.grid)
+
+
+def picture_grid(problem: CompiledProblem, cfg: Config) -> PlotGrid:
+    """The grid of the pictures, ``logging.grid`` and ``logging.slice`` checked; an error
+    names the key's line, or says the value came from --set."""
+    try:
+        return plot_grid(problem.shape, problem.inputs, cfg.logging.grid, cfg.logging.slice)
+    except ConfigError as exc:
+        raise located(exc, cfg) from None
 
 
 def grad_norm(params: list[torch.nn.Parameter]) -> float:

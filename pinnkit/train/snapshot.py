@@ -54,31 +54,26 @@ class FieldSnapshot:
 
 
 def plot_grid(shape: Shape, inputs: tuple[str, ...], n: int,
-              fixed: Mapping[str, float] | None = None,
-              lines: Mapping[str, int] | None = None, source: str | None = None) -> PlotGrid:
-    """The grid pictures use; ``fixed`` is ``logging.slice`` and is checked here
-    (``lines`` and ``source``: where the YAML keys are, for messages)."""
+              fixed: Mapping[str, float] | None = None) -> PlotGrid:
+    """The grid pictures use; ``fixed`` is ``logging.slice`` and is checked here (the
+    errors name the key; ``picture_grid`` adds where in the config it is)."""
     lo, hi = shape.bounds()
-    lines = lines or {}
     held: dict[str, float] = {}
     for name, value in (fixed or {}).items():
         key = f"logging.slice.{name}"
         if name not in inputs:
             raise ConfigError(key, f"'{name}' is not an input{did_you_mean(name, inputs)}",
-                              one_of(inputs), "name an input to hold fixed", lines.get(key),
-                              source)
+                              one_of(inputs), "name an input to hold fixed")
         i = inputs.index(name)
         if not lo[i] <= value <= hi[i]:
             raise ConfigError(key, f"{value:g} lies outside the domain [{lo[i]:g}, {hi[i]:g}]",
-                              f"a value in [{lo[i]:g}, {hi[i]:g}]", "pick a value inside",
-                              lines.get(key), source)
+                              f"a value in [{lo[i]:g}, {hi[i]:g}]", "pick a value inside")
         held[name] = float(value)
     free = [name for name in inputs if name not in held]
     if not free:
         raise ConfigError("logging.slice", "holds every input fixed",
                           f"at most {len(inputs) - 1} of {', '.join(inputs)}",
-                          "leave one or two inputs out of logging.slice",
-                          lines.get("logging.slice"), source)
+                          "leave one or two inputs out of logging.slice")
     for name in free[2:]:  # beyond two: the middle of the range
         i = inputs.index(name)
         held[name] = float((lo[i] + hi[i]) / 2)
