@@ -16,6 +16,7 @@ from pinnkit.geometry import (
     Disk,
     Intersection,
     Polygon,
+    ShapeError,
     SpaceTime,
     Union,
     get_sampler,
@@ -219,16 +220,43 @@ def test_selector_that_matches_nothing_is_an_error_naming_the_parts():
     ([(0, 0), (1, 1), (1, 0), (0, 1)], "crosses edge"),
 ])
 def test_bad_polygons_are_errors(vertices, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ShapeError, match=message):
         Polygon(vertices)
 
 
 def test_bad_disks_and_combinations_are_errors():
-    with pytest.raises(ConfigError, match="radius: found -1.*positive number"):
+    with pytest.raises(ShapeError, match=r"radius=...\): found -1.*positive number"):
         Disk((0, 0), -1)
-    with pytest.raises(ConfigError, match="has coordinates x, y, z.*the same coordinates"):
+    with pytest.raises(ShapeError, match="has coordinates x, y, z.*the same coordinates"):
         Difference(Disk((0, 0), 1), Ball((0, 0, 0), 1))
-    with pytest.raises(ConfigError, match="do not overlap"):
+    with pytest.raises(ShapeError, match="do not overlap"):
         Intersection(Disk((0, 0), 1), Disk((5, 0), 1))
-    with pytest.raises(ConfigError, match="'boundary' cannot name a boundary part"):
+    with pytest.raises(ShapeError, match="'boundary' cannot name a boundary part"):
         Disk((0, 0), 1, name="boundary")
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: Box(x=(1, 0)), "Box(x=...): bounds [1, 0] are empty or reversed; expected "
+     "low < high. Fix: pass x=(0, 1)"),
+    (lambda: Box(x=(0, 1), t=(2, 2)), "Box(t=...): bounds [2, 2] are empty or reversed; "
+     "expected low < high. Fix: pass t=(2, 3)"),
+    (lambda: Box(x=(0, math.inf)), "Box(x=...): bounds [0, inf] are not finite or too far "
+     "apart; expected two finite numbers [low, high]. Fix: truncate an unbounded domain to a "
+     "finite interval, e.g. x=(-10, 10)"),
+    (lambda: Union(Box(x=(0, 1))), "Union(...): found 1 shape(s); expected two or more "
+     "shapes. Fix: pass the shapes to combine, e.g. Union(a, b)"),
+    (lambda: Disk((0, 0), -1), "Disk(radius=...): found -1; expected a positive number. "
+     "Fix: pass e.g. radius=1"),
+    (lambda: Polygon([(0, 0), (1, 0)]), "Polygon(vertices=...): found [(0, 0), (1, 0)]; "
+     "expected at least 3 points [x, y] of finite numbers. Fix: pass e.g. "
+     "vertices=[(0, 0), (1, 0), (0, 1)]"),
+    (lambda: SpaceTime(Disk((0, 0), 1), t=(1, 0)), "SpaceTime(t=...): found [1, 0]; expected "
+     "[start, end] with start < end. Fix: pass e.g. t=(0, 1)"),
+])
+def test_shapes_built_in_python_say_what_is_wrong_in_python(build, message):
+    """No YAML key (domain.x) and no YAML fix (write [0, 1]) for a constructor called from
+    Python; the config layer words the same mistakes for YAML (test_geometry_config)."""
+    with pytest.raises(ShapeError) as info:
+        build()
+    assert str(info.value) == message
+    assert not isinstance(info.value, ConfigError) and isinstance(info.value, PinnkitError)

@@ -9,9 +9,10 @@ from .polygon import Polygon
 from .product import SpaceTime
 from .sampling import SAMPLERS, get_sampler
 from .selectors import Selector, parse_selector
-from .shapes import BoundarySample, Box, Piece, Shape
+from .shapes import BoundarySample, Box, Piece, Shape, ShapeError
 
 __all__ = ["SAMPLERS", "Ball", "BoundarySample", "Box", "Difference", "Disk", "Intersection",
-           "Piece", "Polygon", "Selector", "Shape", "SpaceTime", "Union", "boundary_namespace",
+           "Piece", "Polygon", "Selector", "Shape", "ShapeError", "SpaceTime", "Union",
+           "boundary_namespace",
            "get_sampler", "normal_env", "normal_names", "paired_faces", "parse_selector",
            "require_selected", "shape_from_config"]

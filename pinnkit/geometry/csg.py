@@ -15,9 +15,8 @@ from abc import abstractmethod
 
 import numpy as np
 
-from ..errors import ConfigError
 from .sampling import sobol
-from .shapes import Draw, Piece, Sampler, Shape
+from .shapes import Draw, Piece, Sampler, Shape, ShapeError
 
 MC_POINTS = 1 << 15  # Sobol points for the area estimate of a combination
 
@@ -28,15 +27,17 @@ class Boolean(Shape):
     op = ""
 
     def __init__(self, *shapes: Shape) -> None:
+        kind = type(self).__name__
         if len(shapes) < 2:
-            raise ConfigError(self.op, f"found {len(shapes)} shape(s)", "two or more shapes",
-                              f"list the shapes to combine: {self.op}: [shape, shape, ...]")
+            raise ShapeError(kind, "", f"found {len(shapes)} shape(s)", "two or more shapes",
+                             f"pass the shapes to combine, e.g. {kind}(a, b)")
         names = shapes[0].names
         for k, s in enumerate(shapes[1:], 1):
             if sorted(s.names) != sorted(names):
-                raise ConfigError(f"{self.op}.{k}", f"has coordinates {', '.join(s.names)}, "
-                                  f"the first shape has {', '.join(names)}",
-                                  "the same coordinates in every shape", "make them match")
+                raise ShapeError(kind, "", f"shape {k} has coordinates {', '.join(s.names)}, "
+                                 f"the first shape has {', '.join(names)}",
+                                 "the same coordinates in every shape", "make them match",
+                                 path=str(k))
         self.names = tuple(names)
         self.shapes = tuple(s.reordered(names) for s in shapes)
         lo, hi = self.bounds()
@@ -98,8 +99,8 @@ class Intersection(Boolean):
         super().__init__(*shapes)
         lo, hi = self.bounds()
         if np.any(hi <= lo):
-            raise ConfigError(self.op, "the shapes' bounding boxes do not overlap",
-                              "shapes that overlap", "check their positions")
+            raise ShapeError(type(self).__name__, "", "the shapes' bounding boxes do not "
+                             "overlap", "shapes that overlap", "check their positions")
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         los, his = zip(*(s.bounds() for s in self.shapes), strict=True)

@@ -8,8 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.special import ndtri
 
-from ..errors import ConfigError
-from .shapes import Draw, Piece, Sampler, Shape, check_part_name
+from .shapes import Draw, Piece, Sampler, Shape, ShapeError, check_part_name
 
 
 def default_names(dim: int) -> tuple[str, ...]:
@@ -52,19 +51,21 @@ class Disk(Shape):
                  names: Sequence[str] | None = None, name: str | None = None) -> None:
         self.center = np.asarray(center, dtype=np.float64).reshape(-1)
         self.radius = float(radius)
+        kind = type(self).__name__
         if self.center.size == 0 or not np.all(np.isfinite(self.center)):
-            raise ConfigError("center", f"found {list(center)!r}",
-                              "one finite number per coordinate", "write e.g. center: [0, 0]")
+            raise ShapeError(kind, "center", f"found {list(center)!r}",
+                             "one finite number per coordinate",
+                             example=tuple(0 for _ in range(max(self.center.size, 2))))
         if not (math.isfinite(self.radius) and self.radius > 0):
-            raise ConfigError("radius", f"found {radius!r}", "a positive number",
-                              "write e.g. radius: 1")
+            raise ShapeError(kind, "radius", f"found {radius!r}", "a positive number",
+                             example=1)
         dim = self.center.size
         self.names = tuple(names) if names is not None else default_names(dim)
         if len(self.names) != dim:
-            raise ConfigError("center", f"has {dim} coordinates but the shape's coordinates "
-                              f"are {', '.join(self.names)}",
-                              f"{len(self.names)} numbers", "give one number per coordinate")
-        self.name = check_part_name(name)
+            raise ShapeError(kind, "center", f"has {dim} coordinates but the shape's "
+                             f"coordinates are {', '.join(self.names)}",
+                             f"{len(self.names)} numbers", "give one number per coordinate")
+        self.name = check_part_name(name, kind)
 
     def __repr__(self) -> str:
         c = ", ".join(f"{v:g}" for v in self.center)

@@ -27,7 +27,7 @@ from .disk import Disk
 from .polygon import Polygon
 from .product import SpaceTime
 from .selectors import Selector
-from .shapes import Box, Shape
+from .shapes import Box, Shape, ShapeError
 
 COMBINATIONS = {"union": Union, "difference": Difference, "intersection": Intersection}
 
@@ -44,6 +44,25 @@ class _Ctx:
 
     def error(self, key: str, found: str, expected: str = "", fix: str = "") -> ConfigError:
         return ConfigError(key, found, expected, fix, self.line(key))
+
+    def shape_error(self, exc: ShapeError, key: str) -> ConfigError:
+        """A constructor's ShapeError at the YAML key of its argument, below the shape's
+        ``key``, with its fix in YAML's words."""
+        sub = f"{key}.{exc.path}" if exc.path else key
+        value = exc.corrected if exc.corrected is not None else exc.example
+        fix = exc.advice
+        if value is not None:
+            shown = _yaml_value(value)
+            fix = f"{fix}, e.g. {shown}" if fix else f"write {shown}" \
+                if exc.corrected is not None else f"write e.g. {sub.rpartition('.')[2]}: {shown}"
+        return self.error(sub, exc.found, exc.expected, fix)
+
+
+def _yaml_value(v: Any) -> str:
+    """``[0, 1]``, ``[[0, 0], [1, 0]]``, ``1``: a value as YAML flow text, numbers short."""
+    if isinstance(v, (tuple, list)):
+        return "[" + ", ".join(_yaml_value(x) for x in v) + "]"
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def shape_from_config(spec: object, inputs: Sequence[str], key: str = "domain",
@@ -95,8 +114,8 @@ def _shape_form(spec: Mapping[str, Any], key: str, ctx: _Ctx) -> Shape:
     shape = _one(kinds[0], spec[kinds[0]], f"{key}.{kinds[0]}", space)
     try:
         return SpaceTime(shape, **{name: span})
-    except ConfigError as exc:
-        raise ctx.error(f"{key}.{exc.key}", exc.found, exc.expected, exc.fix) from None
+    except ShapeError as exc:
+        raise ctx.shape_error(exc, key) from None
 
 
 def _time(spec: Mapping[str, Any], key: str, ctx: _Ctx) -> tuple[str, tuple[float, float]]:
@@ -206,8 +225,8 @@ def _combination(op: str) -> Callable[[Any, str, _Ctx], Shape]:
             shapes.append(_one(kind, spec, f"{key}.{i}.{kind}", ctx))
         try:
             return COMBINATIONS[op](*shapes)
-        except ConfigError as exc:
-            raise ctx.error(key, exc.found, exc.expected, exc.fix) from None
+        except ShapeError as exc:
+            raise ctx.shape_error(exc, key) from None
     return build
 
 
@@ -215,8 +234,8 @@ def _built(make: Callable[[], Shape], key: str, ctx: _Ctx) -> Shape:
     """Call a shape's constructor, giving its errors this key's path and line."""
     try:
         return make()
-    except ConfigError as exc:
-        raise ctx.error(f"{key}.{exc.key}", exc.found, exc.expected, exc.fix) from None
+    except ShapeError as exc:
+        raise ctx.shape_error(exc, key) from None
 
 
 def _number(v: Any, key: str, ctx: _Ctx) -> float:
@@ -259,9 +278,8 @@ def _box(spec: Mapping[str, Any], key: str, ctx: _Ctx, noun: str) -> Box:
     bounds = [_pair(spec[n], f"{key}.{n}", ctx) for n in names]
     try:
         return Box(list(names), [b[0] for b in bounds], [b[1] for b in bounds])
-    except ConfigError as exc:  # Box names its keys domain.<coordinate>
-        sub = f"{key}.{exc.key.partition('.')[2]}"
-        raise ctx.error(sub, exc.found, exc.expected, exc.fix) from None
+    except ShapeError as exc:
+        raise ctx.shape_error(exc, key) from None
 
 
 BUILDERS: dict[str, Callable[[Any, str, _Ctx], Shape]] = {

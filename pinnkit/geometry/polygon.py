@@ -7,8 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import ConfigError
-from .shapes import Piece, Sampler, Shape, check_part_name
+from .shapes import Piece, Sampler, Shape, ShapeError, check_part_name
 
 
 class Polygon(Shape):
@@ -22,26 +21,26 @@ class Polygon(Shape):
                  names: Sequence[str] = ("x", "y"), name: str | None = None) -> None:
         v = np.asarray(vertices, dtype=np.float64)
         if v.ndim != 2 or v.shape[1] != 2 or len(v) < 3 or not np.all(np.isfinite(v)):
-            raise ConfigError("vertices", f"found {_short(vertices)}",
-                              "at least 3 points [x, y] of finite numbers",
-                              "write e.g. vertices: [[0, 0], [1, 0], [0, 1]]")
+            raise ShapeError("Polygon", "vertices", f"found {_short(vertices)}",
+                             "at least 3 points [x, y] of finite numbers",
+                             example=[(0, 0), (1, 0), (0, 1)])
         crossing = _crossing_edges(v)
         if crossing is not None:
             i, j = crossing
-            raise ConfigError("vertices", f"edge {i} -> {i + 1} crosses edge {j} -> "
-                              f"{(j + 1) % len(v)}", "a simple polygon (edges meet only at "
-                              "shared corners)", "list the vertices in order around the shape")
+            raise ShapeError("Polygon", "vertices", f"edge {i} -> {i + 1} crosses edge {j} -> "
+                             f"{(j + 1) % len(v)}", "a simple polygon (edges meet only at "
+                             "shared corners)", "list the vertices in order around the shape")
         area = _signed_area(v)
         if abs(area) <= 1e-12 * float(np.ptp(v, axis=0).max()) ** 2:
-            raise ConfigError("vertices", "enclose no area (they lie on one line)",
-                              "the corners of a polygon", "check the vertices")
+            raise ShapeError("Polygon", "vertices", "enclose no area (they lie on one line)",
+                             "the corners of a polygon", "check the vertices")
         self.vertices = v if area > 0 else v[::-1].copy()  # counter-clockwise
         self.names = tuple(names)
         if len(self.names) != 2:
-            raise ConfigError("vertices", f"a polygon is 2-D, but the coordinates are "
-                              f"{', '.join(self.names)}", "two coordinates",
-                              "use a box or a disk in other dimensions")
-        self.name = check_part_name(name)
+            raise ShapeError("Polygon", "names", f"a polygon is 2-D, but the coordinates are "
+                             f"{', '.join(self.names)}", "two coordinates",
+                             "use a box or a disk in other dimensions", path="vertices")
+        self.name = check_part_name(name, "Polygon")
         self._a = self.vertices
         self._b = np.roll(self.vertices, -1, axis=0)
 

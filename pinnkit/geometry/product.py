@@ -15,8 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import ConfigError
-from .shapes import Draw, Piece, Sampler, Shape
+from .shapes import Draw, Piece, Sampler, Shape, ShapeError
 
 
 class SpaceTime(Shape):
@@ -24,17 +23,19 @@ class SpaceTime(Shape):
 
     def __init__(self, space: Shape, **time: Sequence[float]) -> None:
         if len(time) != 1:
-            raise ConfigError("time", f"found {len(time)} time coordinates",
-                              "one, e.g. t=(0, 1)", "write SpaceTime(space, t=(0, 1))")
+            raise ShapeError("SpaceTime", "", f"found {len(time)} time coordinates",
+                             "one, e.g. t=(0, 1)", "write SpaceTime(space, t=(0, 1))",
+                             path="time")
         (self.time_name, span), = time.items()
         self.t0, self.t1 = float(span[0]), float(span[1])
         if not (math.isfinite(self.t0) and math.isfinite(self.t1) and self.t1 > self.t0):
-            raise ConfigError(f"time.{self.time_name}", f"found [{self.t0:g}, {self.t1:g}]",
-                              "[start, end] with start < end", "write e.g. [0, 1]")
+            raise ShapeError("SpaceTime", self.time_name, f"found [{self.t0:g}, {self.t1:g}]",
+                             "[start, end] with start < end", example=(0, 1),
+                             path=f"time.{self.time_name}")
         if self.time_name in space.names:
-            raise ConfigError(f"time.{self.time_name}", f"'{self.time_name}' is also a space "
-                              "coordinate", "a time name distinct from the space coordinates",
-                              "rename one of them")
+            raise ShapeError("SpaceTime", self.time_name, f"'{self.time_name}' is also a space "
+                             "coordinate", "a time name distinct from the space coordinates",
+                             "rename one of them", path=f"time.{self.time_name}")
         self.space = space
         self.names = (*space.names, self.time_name)
 

@@ -13,16 +13,56 @@ import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, PinnkitError
+from ..errors import PinnkitError
 from .sampling import sobol
 from .selectors import Selector, normal_names
 
 Sampler = Callable[[int, int, int], np.ndarray]
 Draw = Callable[[int, Sampler, int], tuple[np.ndarray, np.ndarray]]
 PROBE = 1024  # points per piece used to estimate how much of it a selector keeps
+
+
+class ShapeError(PinnkitError):
+    """A shape built with a wrong argument, said in Python: ``Box(x=(1, 0))`` raises
+    "Box(x=...): bounds [1, 0] are empty or reversed; expected low < high. Fix: pass
+    x=(0, 1)".
+
+    The parts are kept for the config layer (``shape_from_config``), which reports the same
+    mistake at the YAML key and line it came from, in YAML's words: ``path`` is the
+    argument's place below the shape's key (``x``, ``radius``, ``1`` for a combination's
+    second shape, "" for the shape as a whole), ``advice`` is a fix in neither language,
+    ``corrected`` the argument put right and ``example`` a valid value to copy.
+    """
+
+    def __init__(self, shape: str, arg: str, found: str, expected: str, advice: str = "", *,
+                 corrected: Any = None, example: Any = None, path: str | None = None) -> None:
+        self.shape, self.arg, self.found, self.expected = shape, arg, found, expected
+        self.advice, self.corrected, self.example = advice, corrected, example
+        self.path = arg if path is None else path
+        value = corrected if corrected is not None else example
+        call = f"{arg}={python_value(value)}" if value is not None else ""
+        if advice and call:
+            fix = f"{advice}, e.g. {call}"
+        elif call:
+            fix = f"pass {call}" if corrected is not None else f"pass e.g. {call}"
+        else:
+            fix = advice
+        head = f"{shape}({arg}=...)" if arg else f"{shape}(...)"
+        super().__init__(f"{head}: {found}; expected {expected}" +
+                         (f". Fix: {fix}" if fix else ""))
+
+
+def python_value(v: Any) -> str:
+    """``(0, 1)``, ``[(0, 0), (1, 0)]``, ``1``: a value as Python source, numbers short."""
+    if isinstance(v, tuple):
+        return "(" + ", ".join(python_value(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+    if isinstance(v, list):
+        return "[" + ", ".join(python_value(x) for x in v) + "]"
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 @dataclass(frozen=True)
@@ -213,14 +253,14 @@ def _split(n: int, fractions: np.ndarray) -> list[int]:
     return counts.tolist()
 
 
-def check_part_name(name: str | None, key: str = "name") -> str | None:
+def check_part_name(name: str | None, shape: str) -> str | None:
     """A part name must be a plain name that selectors can use."""
     reserved = {"boundary", "initial", "final", "and", "or", "not", "d", "pi", "e"}
     if name is not None and (not isinstance(name, str) or not name.isidentifier()
                              or name in reserved):
-        raise ConfigError(key, f"'{name}' cannot name a boundary part",
-                          "a name made of letters, digits and _, other than " +
-                          ", ".join(sorted(reserved)), "choose another name, e.g. hole")
+        raise ShapeError(shape, "name", f"'{name}' cannot name a boundary part",
+                         "a name made of letters, digits and _, other than " +
+                         ", ".join(sorted(reserved)), "choose another name, e.g. hole")
     return name
 
 
@@ -241,19 +281,19 @@ class Box(Shape):
             lower = [float(b[0]) for b in bounds.values()]
             upper = [float(b[1]) for b in bounds.values()]
         self.names = tuple(names)
-        self.name = check_part_name(name)
+        self.name = check_part_name(name, "Box")
         self.lower = np.asarray(lower, dtype=np.float64)
         self.upper = np.asarray(upper, dtype=np.float64)
         for name_, lo, hi in zip(self.names, self.lower, self.upper, strict=True):
             if not (np.isfinite(lo) and np.isfinite(hi) and np.isfinite(hi - lo)):
-                raise ConfigError(f"domain.{name_}", f"bounds [{lo:g}, {hi:g}] are not finite "
-                                  "or too far apart", "two finite numbers [low, high]",
-                                  "truncate an unbounded domain to a finite interval, "
-                                  "e.g. [-10, 10]")
+                raise ShapeError("Box", name_, f"bounds [{lo:g}, {hi:g}] are not finite or too "
+                                 "far apart", "two finite numbers [low, high]",
+                                 "truncate an unbounded domain to a finite interval",
+                                 example=(-10, 10))
             if hi <= lo:
-                raise ConfigError(f"domain.{name_}", f"bounds [{lo:g}, {hi:g}] are empty or "
-                                  "reversed", "low < high", f"write [{min(lo, hi):g}, "
-                                  f"{max(lo, hi) if hi != lo else lo + 1:g}]")
+                raise ShapeError("Box", name_, f"bounds [{lo:g}, {hi:g}] are empty or reversed",
+                                 "low < high", corrected=(float(min(lo, hi)), float(
+                                     max(lo, hi) if hi != lo else lo + 1)))
 
     def __repr__(self) -> str:
         inside = ", ".join(f"{n}=({lo:g}, {hi:g})"
