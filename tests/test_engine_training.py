@@ -1,9 +1,21 @@
 """The derivative engines and torch.compile through the real trainer."""
 
+import json
+from pathlib import Path
+
 import pytest
+import torch
 
 import pinnkit
+from pinnkit.api import resolve
+from pinnkit.cli import main
 from pinnkit.config import load_config
+from pinnkit.derivatives import make_engine
+from pinnkit.train.losses import compiled_losses, term_losses
+from pinnkit.train.techniques import Techniques
+from pinnkit.train.trainer import DTYPES, new_state
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def losses(tiny_yaml, *overrides):
@@ -49,3 +61,40 @@ def test_compiled_training_equals_eager(tiny_yaml):
     assert compiled["compile"]["enabled"] is True
     for name, value in eager["loss"].items():
         assert compiled["loss"][name] == pytest.approx(value, rel=1e-9)
+
+
+@pytest.mark.parametrize("config", ["heat", "allen_cahn"])  # allen_cahn: causal weighting
+def test_compiled_step_is_one_graph(config):
+    """What fit compiles traces to a single graph with no break: the Taylor programs are
+    built before compiling (heat had 4 breaks), and causal weighting counts points per time
+    slice without bincount (whose output length depends on the data)."""
+    import torch._dynamo as dynamo
+
+    problem, cfg = resolve(ROOT / "configs" / f"{config}.yaml",
+                           ["training.points.domain=128", "training.points.boundary=32"])
+    state = new_state(problem, cfg, torch.device("cpu"), DTYPES[cfg.model.dtype])
+    engine = make_engine(cfg.model.engine, state.model)
+    losses, info = compiled_losses(engine, state.model, problem, state.points.sets, "false", 1)
+    assert losses is term_losses and engine.name == "taylor"  # eager: explain traces it
+    reduce = Techniques(problem, cfg, state, engine).reduce
+    assert (reduce is not None) == (config == "allen_cahn")
+    dynamo.reset()
+    explained = dynamo.explain(term_losses)(state.model, engine, problem, state.points.sets,
+                                            reduce)
+    dynamo.reset()
+    assert explained.break_reasons == [] and explained.graph_break_count == 0
+    assert explained.graph_count == 1
+
+
+@pytest.mark.slow
+def test_heat_compiles_without_graph_breaks_through_the_cli(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", str(ROOT / "configs" / "heat.yaml"), "--quiet", "--out", str(out),
+                 "--set", "training.compile=true",
+                 "--set", "training.stages=[{optimizer: adam, steps: 3}]",
+                 "--set", "training.points={domain: 256, boundary: 64}",
+                 "--set", "logging.tensorboard=false"]) == 0
+    err = capsys.readouterr().err
+    assert "graph break" not in err and "running eagerly" not in err, err
+    info = json.loads((out / "metrics.json").read_text())["compile"]
+    assert info["enabled"] is True and info["fallback"] is None

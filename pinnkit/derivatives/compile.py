@@ -100,10 +100,15 @@ def maybe_compile(fn: Callable[..., Any], mode: Mode = "auto", steps: int = 0, *
         return fn, info
     import torch._dynamo.config as dynamo_config
 
-    for name in ("recompile_limit", "cache_size_limit"):
-        if getattr(dynamo_config, name, RECOMPILE_LIMIT) < RECOMPILE_LIMIT:
-            setattr(dynamo_config, name, RECOMPILE_LIMIT)
-    compiled = torch.compile(fn, dynamic=dynamic)
+    # raised for calls of this function only: dynamo's settings are the user's
+    limits = {name: RECOMPILE_LIMIT for name in ("recompile_limit", "cache_size_limit")
+              if getattr(dynamo_config, name, RECOMPILE_LIMIT) < RECOMPILE_LIMIT}
+    traced = torch.compile(fn, dynamic=dynamic)
+
+    def compiled(*args: Any, **kwargs: Any) -> Any:
+        with dynamo_config.patch(limits):
+            return traced(*args, **kwargs)
+
     state: dict[str, Callable[..., Any]] = {}
 
     def first_call(*args: Any, **kwargs: Any) -> Any:

@@ -183,6 +183,17 @@ class TaylorEngine:
             self._build(cache_key)
         return self._programs[cache_key]
 
+    def prepare(self, module: nn.Module, wanted: Iterable[Key], n_inputs: int,
+                outputs: Sequence[str]) -> None:
+        """Build now what a call for ``wanted`` will look up: the program, and for a network
+        with an output transform its rules. Call it before compiling a step that calls the
+        engine; planning inside the trace breaks the graph (and the first call recompiles)."""
+        transform = getattr(module, "transform", None)
+        if transform is not None:
+            rules = self.transformed(transform, tuple(sorted(set(wanted), key=_sort_key)))
+            wanted = frozenset().union(*(r.needs for r in rules.values()))
+        self.program(wanted, n_inputs, outputs)
+
     @torch.compiler.disable
     def _build(self, cache_key: tuple) -> None:
         """Planning is numpy and search, not tensor work: never traced. Inside a compiled

@@ -41,7 +41,9 @@ class CausalWeights:
         """Mean of ``r2`` in each time slice (0 where a slice has no point)."""
         idx = ((t - self.t0) / self.span * self.chunks).long().clamp(0, self.chunks - 1)
         sums = torch.zeros(self.chunks, dtype=r2.dtype, device=r2.device).index_add(0, idx, r2)
-        counts = torch.bincount(idx, minlength=self.chunks).to(r2.dtype)
+        # counted by index_add, not bincount: bincount's length depends on the data, which
+        # breaks a compiled step's graph
+        counts = torch.zeros_like(sums).index_add(0, idx, torch.ones_like(r2))
         return sums / counts.clamp(min=1)
 
     def weights(self, losses: torch.Tensor) -> torch.Tensor:

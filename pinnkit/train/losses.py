@@ -12,6 +12,7 @@ import torch
 
 from ..config import PointsConfig
 from ..derivatives.autograd import AutogradEngine
+from ..derivatives.compile import CompileInfo, Mode, maybe_compile
 from ..geometry import get_sampler, paired_faces
 from ..problem import CompiledProblem, Term
 from .distributed import SINGLE, Dist, shard
@@ -184,13 +185,32 @@ def set_losses(model: torch.nn.Module, engine: Callable, problem: CompiledProble
     return losses
 
 
+def set_needs(ps: PointSet) -> frozenset:
+    """The derivatives (and collapsed sums) that the terms of ``ps`` read."""
+    return frozenset().union(*(t.needs for t in ps.terms))
+
+
+def compiled_losses(engine: Callable, model: torch.nn.Module, problem: CompiledProblem,
+                    sets: Iterable[PointSet], mode: Mode, steps: int
+                    ) -> tuple[Callable[..., dict[str, torch.Tensor]], CompileInfo]:
+    """``term_losses``, torch.compile'd when ``mode`` says so (see ``maybe_compile``).
+
+    The engine plans each point set's derivatives first (a Taylor program per set of
+    needs), outside the trace: planning there would break the compiled step into several
+    graphs. Resampled points need the same derivatives, so the plans outlive them."""
+    prepare = getattr(engine, "prepare", None)  # the autograd engine plans nothing
+    if prepare is not None:
+        for ps in sets:
+            prepare(model, set_needs(ps), ps.x.shape[-1], problem.outputs)
+    return maybe_compile(term_losses, mode, steps)
+
+
 def pointwise(model: torch.nn.Module, engine: Callable, problem: CompiledProblem,
               ps: PointSet, create_graph: bool = True) -> dict[str, torch.Tensor]:
     """Each term's loss at every point of ``ps``, shape (N,): the squared residual, or the
     value itself for an unsquared objective term. In the autograd graph unless
     ``create_graph`` is False (values only, for resampling and diagnostics)."""
-    needs = frozenset().union(*(t.needs for t in ps.terms))
-    table = engine(model, ps.x, needs, problem.outputs, create_graph=create_graph)
+    table = engine(model, ps.x, set_needs(ps), problem.outputs, create_graph=create_graph)
     env = problem.env(ps.x, table, ps.normals)
     env.update(ps.extra)  # observed values of data terms
     out = {}

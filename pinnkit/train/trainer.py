@@ -25,7 +25,7 @@ import torch
 
 from ..config import Config, PointsConfig, StageConfig, located
 from ..derivatives import make_engine
-from ..derivatives.compile import CompileInfo, maybe_compile
+from ..derivatives.compile import CompileInfo
 from ..errors import ConfigError, PinnkitError
 from ..log import Progress
 from ..models.mlp import MLP
@@ -34,7 +34,7 @@ from .architecture import output_transform, periodic_columns
 from .distributed import SINGLE, Dist, all_reduce_mean, average, average_gradients, device_for
 from .gauss_newton import NormalEquations
 from .guard import NanGuard, diagnose
-from .losses import Collocation, term_losses
+from .losses import Collocation, compiled_losses, term_losses
 from .monitor import Monitor, console_extra
 from .optimizers import CHUNK, check_stages, patience, run_steps, stage_dtypes
 from .runfolder import RunFolder, restore
@@ -184,8 +184,9 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
     folder = RunFolder(run_dir if dist.main else None, cfg, state.step, resume)
     console = Progress(progress and dist.main, cfg.logging.every)
     # the Taylor forward is a first-order graph, so the loss (and its backward) compiles
-    losses_fn, compile_info = maybe_compile(term_losses, cfg.training.compile,
-                                            sum(s.steps for s in cfg.training.stages))
+    losses_fn, compile_info = compiled_losses(engine, state.model, problem, state.points.sets,
+                                              cfg.training.compile,
+                                              sum(s.steps for s in cfg.training.stages))
     techniques = Techniques(problem, cfg, state, engine)  # weights, causal, adaptive points
     closure = Closure(state, engine, problem, losses_fn, dist, techniques)
     stages, log = cfg.training.stages, cfg.logging
