@@ -64,7 +64,7 @@ class NormalEquations:
                 A.addmm_(J.T, J)
                 g.addmv_(J.T, r)
                 f += float(r @ r)
-        return A, g, f
+        return 0.5 * (A + A.T), g, f  # symmetric to the bit: Cholesky reads one triangle
 
     def _blocks(self, theta: dict[str, torch.Tensor], ps: Any, weights: dict[str, float]):
         """(J, R) of ``ps``'s terms, a chunk of groups at a time; a group is one point, or

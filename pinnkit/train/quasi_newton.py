@@ -144,14 +144,23 @@ class SelfScaledQuasiNewton(torch.optim.Optimizer):
                 ) -> tuple[float, torch.Tensor]:
             return self._evaluate(closure, x0 + step * direction)
 
+        g_norm = float(g.norm())
+
+        def ok(f_new: float, g_new: torch.Tensor, step: float) -> bool:
+            # Armijo; or, where f no longer resolves the decrease (|f| near its round-off),
+            # a smaller gradient: a loss with f* != 0 would otherwise stop at sqrt(eps)
+            if not math.isfinite(f_new):
+                return False
+            return (f_new <= f + 1e-4 * step * gtd and f_new < f) or \
+                (f_new - f <= 1e-15 * abs(f) and float(g_new.norm()) < g_norm)
+
         f_new, g_new, t_new, _ = _strong_wolfe(obj, x, t, d, f, g, gtd, max_ls=25)
-        f_new = float(f_new)
-        if math.isfinite(f_new) and f_new <= f + 1e-4 * t_new * gtd and f_new < f:
-            return float(t_new), f_new, g_new
+        if ok(float(f_new), g_new, float(t_new)):
+            return float(t_new), float(f_new), g_new
         step = t  # backtracking: halve until the Armijo condition holds
         for _ in range(40):
             f_new, g_new = obj(x, step, d)
-            if math.isfinite(f_new) and f_new <= f + 1e-4 * step * gtd and f_new < f:
+            if ok(f_new, g_new, step):
                 return step, f_new, g_new
             step *= 0.5
         return None

@@ -27,6 +27,8 @@ class Stateful(Protocol):
 
     def load_state_dict(self, state: dict[str, Any]) -> Any: ...
 
+STALL_RTOL = 1e-4  # a stage has stalled when its loss has not fallen by this fraction
+
 
 @dataclass
 class TrainState:
@@ -83,12 +85,12 @@ class TrainState:
     def stalled(self, loss: float, patience: int) -> str | None:
         """Why the stage should end, when ``loss`` has not gone below the stage's best for
         ``patience`` steps (a float32 L-BFGS can sit at a bit-identical loss for ever)."""
-        if loss < self.stage_best:
+        if loss < self.stage_best * (1.0 - STALL_RTOL) or self.stage_best == float("inf"):
             self.stage_best, self.stage_best_step = loss, self.stage_step
             return None
         if self.stage_step - self.stage_best_step >= patience:
-            return (f"stalled: the loss has not gone below {self.stage_best:.6g} for "
-                    f"{self.stage_step - self.stage_best_step} steps")
+            return (f"stalled: the loss has not gone {STALL_RTOL:g} below {self.stage_best:.6g} "
+                    f"in {self.stage_step - self.stage_best_step} steps")
         return None
 
     def set_precision(self, dtype: torch.dtype) -> None:
