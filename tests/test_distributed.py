@@ -60,6 +60,29 @@ def test_two_ranks_equal_one_process_over_the_union(tiny_yaml, tmp_path):
     assert proc.stdout.count("pinnkit: training") == 1
 
 
+SECOND_ORDER = ("training.stages=[{optimizer: adam, lr: 1.0e-2, steps: 30}, "
+                "{optimizer: ssbroyden, steps: 10, dtype: float64}, {optimizer: lm, steps: 10}]")
+
+
+def test_second_order_stages_take_the_same_steps_on_every_rank(tiny_yaml, tmp_path):
+    """ssbroyden's line search and lm's Gauss-Newton system (J^T J and J^T R all-reduced)
+    give two ranks the model of one process over the union of the points."""
+    args = ["--set", SECOND_ORDER, "--quiet"]
+    proc = torchrun(["train", str(tiny_yaml), "--out", str(tmp_path / "ddp"), *args], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    single = subprocess.run([sys.executable, "-m", "pinnkit", "train", str(tiny_yaml), "--out",
+                             str(tmp_path / "one"), *args], capture_output=True, text=True,
+                            timeout=TIMEOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert single.returncode == 0, single.stderr[-3000:]
+    a = torch.load(tmp_path / "ddp" / "checkpoints" / "last.pt", weights_only=True)["state"]
+    b = torch.load(tmp_path / "one" / "checkpoints" / "last.pt", weights_only=True)["state"]
+    assert a["step"] == b["step"] == 50
+    assert [s["optimizer"] for s in a["stops"]] == ["adam", "ssbroyden", "lm"]
+    for key, value in b["model"].items():
+        assert value.dtype == torch.float64
+        torch.testing.assert_close(a["model"][key], value, atol=1e-6, rtol=0)
+
+
 def test_a_failing_rank_is_one_clear_error_not_a_hang(tmp_path, tiny_yaml):
     bad = tmp_path / "rankbad.py"
     bad.write_text("import os\nif os.environ.get('RANK') == '1':\n"
