@@ -21,8 +21,8 @@ def test_quick_table_and_json(tmp_path, capsys):
                           "--out", str(out), "--json", str(js)])
     assert code == 0
     table = out.read_text()
-    assert "| heat | u " in table and "| 1.00e-03 |" in table
-    assert "PINNacle PNd: — / 4.67e-04" in table
+    assert "| heat | u " in table and "| 1.00e-06 |" in table
+    assert "| 2.80e-08 (ENGD) |" in table and "PINNacle PNd: — / 4.67e-04" in table
     data = json.loads(js.read_text())
     assert data["quick"] and [r["name"] for r in data["results"]] == ["heat", "poisson_nd"]
     assert all(r["steps"] == 20 for r in data["results"])

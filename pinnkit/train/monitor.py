@@ -64,6 +64,8 @@ class Monitor:
             {k: float(v.detach()) for k, v in state.params.items()}
         record.update({f"param/{k}": v for k, v in values.items()})
         record["time/step_ms"] = 1e3 * seconds
+        state.tick()
+        record["time/elapsed_s"] = state.elapsed  # training time so far, resumes included
         record["time/points_per_s"] = n_points / seconds if seconds > 0 else math.inf
         self.start(state.step)
         return record
