@@ -3,7 +3,7 @@
 __version__ = "0.1.0"
 
 from .api import check, train  # noqa: E402
-from .derivatives import derivatives  # noqa: E402
+from .engines import derivatives  # noqa: E402
 from .errors import ConfigError, ExprError, PinnkitError  # noqa: E402
 from .evaluate import TrainedModel, load  # noqa: E402
 from .geometry import (  # noqa: E402

@@ -11,7 +11,7 @@ from typing import Any
 
 from .checks import Report, report_from_error, run_checks
 from .config import PROBLEM_KEYS, Config, StageConfig, config_from_data, load_config, located
-from .derivatives import make_engine
+from .engines import make_engine
 from .errors import CheckWarning, ConfigError, PinnkitError, did_you_mean, line_of
 from .geometry import get_sampler
 from .models.activations import get_activation

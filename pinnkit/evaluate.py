@@ -20,8 +20,8 @@ import torch
 
 from .api import resolve, run_config
 from .config import PROBLEM_KEYS, Config, load_config, to_data
-from .derivatives import derivatives as field_derivatives
-from .derivatives import make_engine
+from .engines import derivatives as field_derivatives
+from .engines import make_engine
 from .errors import ConfigError, ExprError, PinnkitError
 from .problem import CompiledProblem, Problem
 from .train.checkpoint import load as load_checkpoint

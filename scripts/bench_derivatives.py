@@ -30,8 +30,8 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from pinnkit.derivatives.compile import maybe_compile
-from pinnkit.derivatives.taylor import Combo, ComboAutogradEngine, TaylorEngine
+from pinnkit.engines.compile import maybe_compile
+from pinnkit.engines.taylor import Combo, ComboAutogradEngine, TaylorEngine
 from pinnkit.expr.names import Partial
 from pinnkit.models.mlp import MLP
 

@@ -19,7 +19,7 @@ import torch
 
 import pinnkit
 from pinnkit.config import load_config
-from pinnkit.derivatives import make_engine
+from pinnkit.engines import make_engine
 from pinnkit.train.losses import Collocation, term_losses, total_loss
 from pinnkit.train.trainer import DTYPES, build_model, resolve_device
 

@@ -11,7 +11,7 @@ from torch import nn
 
 import pinnkit
 from pinnkit.checks.boundedness import classify
-from pinnkit.derivatives.autograd import AutogradEngine
+from pinnkit.engines.autograd import AutogradEngine
 from pinnkit.expr import parse
 from pinnkit.train.losses import PointSet, term_losses, total_loss
 

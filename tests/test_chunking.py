@@ -14,7 +14,7 @@ import torch
 import pinnkit
 from pinnkit import Box, Problem
 from pinnkit.config import load_config
-from pinnkit.derivatives import make_engine
+from pinnkit.engines import make_engine
 from pinnkit.train import trainer
 from pinnkit.train.losses import Collocation, term_losses, total_loss
 from pinnkit.train.trainer import build_model

@@ -12,7 +12,7 @@ import torch
 from pinnkit import Box, ConfigError, Problem
 from pinnkit.api import resolve
 from pinnkit.config import config_from_data, read_yaml
-from pinnkit.derivatives import make_engine
+from pinnkit.engines import make_engine
 from pinnkit.problem import compile_problem, problem_from_config
 from pinnkit.train.losses import Collocation, term_losses
 

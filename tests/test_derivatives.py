@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import pinnkit
-from pinnkit.derivatives.autograd import AutogradEngine, plan
+from pinnkit.engines.autograd import AutogradEngine, plan
 from pinnkit.expr import Partial
 
 

@@ -10,7 +10,7 @@ import pinnkit
 from pinnkit.api import resolve
 from pinnkit.cli import main
 from pinnkit.config import load_config
-from pinnkit.derivatives import make_engine
+from pinnkit.engines import make_engine
 from pinnkit.train.losses import compiled_losses, term_losses
 from pinnkit.train.techniques import Techniques
 from pinnkit.train.trainer import DTYPES, new_state

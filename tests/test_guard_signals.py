@@ -15,7 +15,7 @@ import torch
 import pinnkit
 from pinnkit.api import resolve
 from pinnkit.cli import main
-from pinnkit.derivatives.autograd import AutogradEngine
+from pinnkit.engines.autograd import AutogradEngine
 from pinnkit.train.guard import TrainingError, diagnose
 from pinnkit.train.losses import Collocation
 

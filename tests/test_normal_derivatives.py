@@ -10,7 +10,7 @@ import torch
 
 from pinnkit import Box, Disk, Problem
 from pinnkit.config import config_from_data
-from pinnkit.derivatives import make_engine
+from pinnkit.engines import make_engine
 from pinnkit.errors import ConfigError
 from pinnkit.expr import Namespace, Partial, parse, render
 from pinnkit.geometry import boundary_namespace, get_sampler

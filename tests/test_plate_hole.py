@@ -13,7 +13,7 @@ import pinnkit
 from pinnkit.api import resolve
 from pinnkit.cli import main
 from pinnkit.config import PointsConfig, config_from_data, read_yaml
-from pinnkit.derivatives import make_engine
+from pinnkit.engines import make_engine
 from pinnkit.geometry import Difference
 from pinnkit.problem import compile_problem, problem_from_config
 from pinnkit.train.losses import Collocation, term_losses

@@ -17,7 +17,7 @@ import torch
 import pinnkit
 from pinnkit.cli import main
 from pinnkit.config import PointsConfig
-from pinnkit.derivatives.autograd import AutogradEngine
+from pinnkit.engines.autograd import AutogradEngine
 from pinnkit.expr import Partial
 from pinnkit.reference import kdv_soliton
 from pinnkit.train.losses import Collocation, PointSet, pointwise

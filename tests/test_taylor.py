@@ -11,19 +11,19 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pinnkit.derivatives import ENGINES, make_engine
-from pinnkit.derivatives import compile as compile_module
-from pinnkit.derivatives.autograd import AutogradEngine
-from pinnkit.derivatives.compile import CompileInfo, maybe_compile
-from pinnkit.derivatives.taylor import (
+from pinnkit.engines import ENGINES, make_engine
+from pinnkit.engines import compile as compile_module
+from pinnkit.engines.autograd import AutogradEngine
+from pinnkit.engines.compile import CompileInfo, maybe_compile
+from pinnkit.engines.taylor import (
     Combo,
     ComboAutogradEngine,
     TaylorEngine,
     stream_count,
     supports,
 )
-from pinnkit.derivatives.taylor_plan import build_plan
-from pinnkit.derivatives.taylor_rules import partitions
+from pinnkit.engines.taylor_plan import build_plan
+from pinnkit.engines.taylor_rules import partitions
 from pinnkit.expr import Namespace, compile_expr, parse
 from pinnkit.expr import tree as t
 from pinnkit.expr.collapse import collapse, combos

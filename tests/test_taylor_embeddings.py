@@ -8,8 +8,8 @@ import itertools
 import pytest
 import torch
 
-from pinnkit.derivatives.autograd import AutogradEngine
-from pinnkit.derivatives.taylor import TaylorEngine
+from pinnkit.engines.autograd import AutogradEngine
+from pinnkit.engines.taylor import TaylorEngine
 from pinnkit.expr.collapse import Combo
 from pinnkit.expr.names import Partial
 from pinnkit.models.mlp import MLP

@@ -17,7 +17,7 @@ from pinnkit.config import (
     PointsConfig,
     StageConfig,
 )
-from pinnkit.derivatives.autograd import AutogradEngine
+from pinnkit.engines.autograd import AutogradEngine
 from pinnkit.errors import ConfigError
 from pinnkit.geometry import get_sampler, paired_faces
 from pinnkit.problem import Problem

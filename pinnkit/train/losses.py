@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from ..config import PointsConfig
-from ..derivatives.autograd import AutogradEngine
-from ..derivatives.compile import CompileInfo, Mode, maybe_compile
+from ..engines.autograd import AutogradEngine
+from ..engines.compile import CompileInfo, Mode, maybe_compile
 from ..geometry import get_sampler, paired_faces
 from ..problem import CompiledProblem, Term
 from .distributed import SINGLE, Dist, shard

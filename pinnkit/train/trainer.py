@@ -24,8 +24,8 @@ from typing import Any
 import torch
 
 from ..config import Config, PointsConfig, StageConfig, located
-from ..derivatives import make_engine
-from ..derivatives.compile import CompileInfo
+from ..engines import make_engine
+from ..engines.compile import CompileInfo
 from ..errors import ConfigError, PinnkitError
 from ..log import Progress
 from ..models.mlp import MLP
