@@ -18,7 +18,7 @@ from .geometry import (  # noqa: E402
 )
 from .models.mlp import MLP  # noqa: E402
 from .problem import Problem  # noqa: E402
-from .train.trainer import Run  # noqa: E402
+from .training.trainer import Run  # noqa: E402
 
 __all__ = ["MLP", "Ball", "Box", "ConfigError", "Difference", "Disk", "ExprError",
            "Intersection", "PinnkitError", "Polygon", "Problem", "Run", "SpaceTime",

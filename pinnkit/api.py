@@ -16,10 +16,10 @@ from .errors import CheckWarning, ConfigError, PinnkitError, did_you_mean, line_
 from .geometry import get_sampler
 from .models.activations import get_activation
 from .problem import CompiledProblem, Problem, compile_problem, problem_from_config
-from .train.losses import SampleLosses
-from .train.monitor import Monitor
-from .train.techniques import validate_options
-from .train.trainer import DTYPES, Run, build_model, fit, resolve_device, validate_stages
+from .training.losses import SampleLosses
+from .training.monitor import Monitor
+from .training.techniques import validate_options
+from .training.trainer import DTYPES, Run, build_model, fit, resolve_device, validate_stages
 
 
 def resolve(target: str | Path | Problem, overrides: Sequence[str] = (),

@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Sequence
 
 from .errors import CheckWarning, PinnkitError
-from .train.guard import TrainingError
+from .training.guard import TrainingError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .train.distributed import from_env, init, shutdown
+    from .training.distributed import from_env, init, shutdown
 
     dist = from_env()  # torchrun's ranks, or a single process
     init(dist)
@@ -62,8 +62,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _train_ranks(args: argparse.Namespace, dist) -> int:
-    from .train.distributed import all_ok
-    from .train.trainer import fit
+    from .training.distributed import all_ok
+    from .training.trainer import fit
 
     say = (lambda text: print(text, flush=True)) if dist.main else (lambda text: None)
     try:

@@ -24,9 +24,9 @@ from .engines import derivatives as field_derivatives
 from .engines import make_engine
 from .errors import ConfigError, ExprError, PinnkitError
 from .problem import CompiledProblem, Problem
-from .train.checkpoint import load as load_checkpoint
-from .train.metrics import evaluation_points, predict, reference_errors
-from .train.trainer import DTYPES, build_model
+from .training.checkpoint import load as load_checkpoint
+from .training.metrics import evaluation_points, predict, reference_errors
+from .training.trainer import DTYPES, build_model
 
 GRID_POINTS = 40_000  # the fresh evaluation grid: 200 x 200 in 2-D (training monitors 128^2)
 BATCH = 16_384  # points per derivative evaluation, to bound memory

@@ -17,8 +17,8 @@ import numpy as np
 from .errors import PinnkitError
 from .evaluate import TrainedModel, load
 from .problem import Problem
-from .train.monitor import picture_grid
-from .train.snapshot import FieldSnapshot, snapshot
+from .training.monitor import picture_grid
+from .training.snapshot import FieldSnapshot, snapshot
 
 EXTRA = 'pip install "pinnkit[plot]"'
 DPI = 100

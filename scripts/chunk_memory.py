@@ -20,8 +20,8 @@ import torch
 import pinnkit
 from pinnkit.config import load_config
 from pinnkit.engines import make_engine
-from pinnkit.train.losses import Collocation, term_losses, total_loss
-from pinnkit.train.trainer import DTYPES, build_model, resolve_device
+from pinnkit.training.losses import Collocation, term_losses, total_loss
+from pinnkit.training.trainer import DTYPES, build_model, resolve_device
 
 
 class _Held:

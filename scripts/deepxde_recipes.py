@@ -39,7 +39,7 @@ def reference(problem: str) -> tuple[np.ndarray, np.ndarray]:
     import torch
 
     from pinnkit.api import resolve
-    from pinnkit.train.metrics import evaluation_points
+    from pinnkit.training.metrics import evaluation_points
 
     compiled, _ = resolve(ROOT / "configs" / f"{problem}.yaml")
     x = evaluation_points(compiled.shape)  # the points pinnkit's own l2/u is measured on

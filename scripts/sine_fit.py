@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 import pinnkit
-from pinnkit.train.trainer import Run
+from pinnkit.training.trainer import Run
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {"values": ROOT / "configs/sine_fit.yaml",

@@ -13,7 +13,7 @@ import pinnkit
 from pinnkit.checks.boundedness import classify
 from pinnkit.engines.autograd import AutogradEngine
 from pinnkit.expr import parse
-from pinnkit.train.losses import PointSet, term_losses, total_loss
+from pinnkit.training.losses import PointSet, term_losses, total_loss
 
 LINEAR = """
     inputs: [x, y]

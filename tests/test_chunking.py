@@ -15,9 +15,9 @@ import pinnkit
 from pinnkit import Box, Problem
 from pinnkit.config import load_config
 from pinnkit.engines import make_engine
-from pinnkit.train import trainer
-from pinnkit.train.losses import Collocation, term_losses, total_loss
-from pinnkit.train.trainer import build_model
+from pinnkit.training import trainer
+from pinnkit.training.losses import Collocation, term_losses, total_loss
+from pinnkit.training.trainer import build_model
 
 TOL = {"rtol": 1e-12, "atol": 1e-14}
 

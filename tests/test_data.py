@@ -14,7 +14,7 @@ from pinnkit.api import resolve
 from pinnkit.config import config_from_data, read_yaml
 from pinnkit.engines import make_engine
 from pinnkit.problem import compile_problem, problem_from_config
-from pinnkit.train.losses import Collocation, term_losses
+from pinnkit.training.losses import Collocation, term_losses
 
 BASE = """
 inputs: [x, t]

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import pinnkit
-from pinnkit.train.distributed import Dist, average, shard
+from pinnkit.training.distributed import Dist, average, shard
 
 TIMEOUT = 240
 
@@ -104,6 +104,6 @@ def test_a_failing_rank_is_one_clear_error_not_a_hang(tmp_path, tiny_yaml):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.gpu
 def test_auto_device_is_the_local_gpu():
-    from pinnkit.train.distributed import device_for
+    from pinnkit.training.distributed import device_for
 
     assert device_for("auto", Dist(1, 2, 1)) == "cuda:1"

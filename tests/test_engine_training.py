@@ -11,9 +11,9 @@ from pinnkit.api import resolve
 from pinnkit.cli import main
 from pinnkit.config import load_config
 from pinnkit.engines import make_engine
-from pinnkit.train.losses import compiled_losses, term_losses
-from pinnkit.train.techniques import Techniques
-from pinnkit.train.trainer import DTYPES, new_state
+from pinnkit.training.losses import compiled_losses, term_losses
+from pinnkit.training.techniques import Techniques
+from pinnkit.training.trainer import DTYPES, new_state
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,7 @@ from pinnkit.config import config_from_data, read_yaml
 from pinnkit.errors import ConfigError
 from pinnkit.geometry import Box, Difference, Disk, Intersection, Polygon, SpaceTime, Union
 from pinnkit.problem import compile_problem, problem_from_config
-from pinnkit.train.trainer import fit
+from pinnkit.training.trainer import fit
 
 HEAD = """\
 name: geo

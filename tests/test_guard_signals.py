@@ -16,11 +16,10 @@ import pinnkit
 from pinnkit.api import resolve
 from pinnkit.cli import main
 from pinnkit.engines.autograd import AutogradEngine
-from pinnkit.train.guard import TrainingError, diagnose
-from pinnkit.train.losses import Collocation
+from pinnkit.training.guard import TrainingError, diagnose
+from pinnkit.training.losses import Collocation
 
-# pinnkit.train is also the name of the train() function: import the module by its path
-trainer = importlib.import_module("pinnkit.train.trainer")
+trainer = importlib.import_module("pinnkit.training.trainer")
 
 
 def test_a_nan_is_rolled_back_and_training_goes_on(tiny_yaml, monkeypatch, capsys):

@@ -16,7 +16,7 @@ LAYERS = [
     {"problem"},
     {"checks"},
     {"log"},
-    {"train"},
+    {"training"},
     {"evaluate", "plot", "api"},
     {"cli", "__main__", "__init__"},
 ]
@@ -47,15 +47,10 @@ def test_imports_flow_one_way():
     assert not bad, "imports against the data flow: " + "; ".join(bad)
 
 
-# pinnkit/train/ still shares its name with pinnkit.train(); it becomes pinnkit/training/
-# once the work in progress there has landed (issue 15, bug 4)
-SHADOWED_FOR_NOW = {"train"}
-
-
 def test_no_public_name_hides_a_subpackage():
-    """``pinnkit.derivatives`` the function hid ``pinnkit/derivatives/``, so ``import
-    pinnkit.derivatives.autograd as a`` raised ImportError; the engines live in
-    pinnkit/engines/ now."""
+    """``pinnkit.train`` and ``pinnkit.derivatives``, the functions, hid ``pinnkit/train/``
+    and ``pinnkit/derivatives/``, so ``import pinnkit.train.trainer as t`` raised
+    ImportError; the packages are pinnkit/training/ and pinnkit/engines/ now."""
     import importlib
 
     import pinnkit
@@ -64,9 +59,12 @@ def test_no_public_name_hides_a_subpackage():
         {p.parent.name for p in PKG.glob("*/__init__.py")}
     clashes = {name for name in pinnkit.__all__ if name in modules and
                not isinstance(getattr(pinnkit, name), type(pinnkit))}
-    assert clashes == SHADOWED_FOR_NOW, clashes
+    assert not clashes, clashes
     autograd = importlib.import_module("pinnkit.engines.autograd")
     import pinnkit.engines.autograd as as_name  # the form that failed: IMPORT_FROM on pinnkit
 
     assert as_name is autograd and callable(pinnkit.derivatives)
     assert pinnkit.derivatives.__module__ == "pinnkit.engines"
+    trainer = importlib.import_module("pinnkit.training.trainer")
+    assert trainer.fit.__module__ == "pinnkit.training.trainer"
+    assert callable(pinnkit.train) and pinnkit.train.__module__ == "pinnkit.api"

@@ -15,7 +15,7 @@ from pinnkit.errors import ConfigError
 from pinnkit.expr import Namespace, Partial, parse, render
 from pinnkit.geometry import boundary_namespace, get_sampler
 from pinnkit.problem import compile_problem, problem_from_config
-from pinnkit.train.losses import Collocation, term_losses
+from pinnkit.training.losses import Collocation, term_losses
 
 
 class Cubic(torch.nn.Module):

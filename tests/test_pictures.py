@@ -18,9 +18,9 @@ from pinnkit.geometry import Box
 from pinnkit.log.console import Progress
 from pinnkit.log.images import _VIRIDIS, COLORS, OUTSIDE, colorize, heatmap, line_plot
 from pinnkit.problem import compile_problem, problem_from_config
-from pinnkit.train import trainer
-from pinnkit.train.runfolder import field_pictures
-from pinnkit.train.snapshot import LINE_POINTS, plot_grid, snapshot
+from pinnkit.training import trainer
+from pinnkit.training.runfolder import field_pictures
+from pinnkit.training.snapshot import LINE_POINTS, plot_grid, snapshot
 
 POISSON_1D = """\
 name: poisson1d

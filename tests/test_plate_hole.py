@@ -16,7 +16,7 @@ from pinnkit.config import PointsConfig, config_from_data, read_yaml
 from pinnkit.engines import make_engine
 from pinnkit.geometry import Difference
 from pinnkit.problem import compile_problem, problem_from_config
-from pinnkit.train.losses import Collocation, term_losses
+from pinnkit.training.losses import Collocation, term_losses
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "plate_hole.yaml"

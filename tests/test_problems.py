@@ -20,7 +20,7 @@ from pinnkit.config import PointsConfig
 from pinnkit.engines.autograd import AutogradEngine
 from pinnkit.expr import Partial
 from pinnkit.reference import kdv_soliton
-from pinnkit.train.losses import Collocation, PointSet, pointwise
+from pinnkit.training.losses import Collocation, PointSet, pointwise
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))

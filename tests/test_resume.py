@@ -18,10 +18,10 @@ from runhelpers import flat_params, write_config
 from pinnkit.api import resolve, resume_target, run_folder
 from pinnkit.cli import main
 from pinnkit.errors import PinnkitError
-from pinnkit.train import checkpoint, trainer
-from pinnkit.train.checkpoint import load
-from pinnkit.train.optimizers import LBFGS_CHUNK
-from pinnkit.train.stop import StopRequest
+from pinnkit.training import checkpoint, trainer
+from pinnkit.training.checkpoint import load
+from pinnkit.training.optimizers import LBFGS_CHUNK
+from pinnkit.training.stop import StopRequest
 
 TOL = 1e-12
 

@@ -22,9 +22,9 @@ from runhelpers import TINY, flat_params, write_config
 
 from pinnkit.api import check_report, resolve
 from pinnkit.cli import main
-from pinnkit.train import trainer
-from pinnkit.train.gauss_newton import LevenbergMarquardt
-from pinnkit.train.quasi_newton import SelfScaledQuasiNewton
+from pinnkit.training import trainer
+from pinnkit.training.gauss_newton import LevenbergMarquardt
+from pinnkit.training.quasi_newton import SelfScaledQuasiNewton
 
 VARIANTS = ("ssbfgs", "ssbroyden")
 
@@ -206,7 +206,7 @@ def test_dense_stage_refuses_a_large_network(tmp_path: Path) -> None:
 
 
 def test_lm_refuses_a_system_that_does_not_fit(tmp_path: Path, monkeypatch) -> None:
-    from pinnkit.train import optimizers
+    from pinnkit.training import optimizers
 
     monkeypatch.setattr(optimizers, "available_memory", lambda device: 1 << 16)  # 64 KB free
     text = TINY.replace("- {optimizer: lbfgs, steps: 100}", "- {optimizer: lm, steps: 100}")

@@ -21,13 +21,13 @@ from pinnkit.engines.autograd import AutogradEngine
 from pinnkit.errors import ConfigError
 from pinnkit.geometry import get_sampler, paired_faces
 from pinnkit.problem import Problem
-from pinnkit.train.adaptive import AdaptiveSampler, interior_set
-from pinnkit.train.causal import CausalWeights
-from pinnkit.train.losses import Collocation, term_losses
-from pinnkit.train.optimizers import make_scheduler
-from pinnkit.train.techniques import Techniques
-from pinnkit.train.trainer import new_state
-from pinnkit.train.weights import Balancer
+from pinnkit.training.adaptive import AdaptiveSampler, interior_set
+from pinnkit.training.causal import CausalWeights
+from pinnkit.training.losses import Collocation, term_losses
+from pinnkit.training.optimizers import make_scheduler
+from pinnkit.training.techniques import Techniques
+from pinnkit.training.trainer import new_state
+from pinnkit.training.weights import Balancer
 
 CPU = torch.device("cpu")
 
