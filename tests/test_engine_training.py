@@ -74,7 +74,8 @@ def test_compiled_step_is_one_graph(config):
                            ["training.points.domain=128", "training.points.boundary=32"])
     state = new_state(problem, cfg, torch.device("cpu"), DTYPES[cfg.model.dtype])
     engine = make_engine(cfg.model.engine, state.model)
-    losses, info = compiled_losses(engine, state.model, problem, state.points.sets, "false", 1)
+    losses, info = compiled_losses(term_losses, engine, state.model, problem, state.points.sets,
+                                   "false", 1)
     assert losses is term_losses and engine.name == "taylor"  # eager: explain traces it
     reduce = Techniques(problem, cfg, state, engine).reduce
     assert (reduce is not None) == (config == "allen_cahn")

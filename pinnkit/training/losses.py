@@ -190,10 +190,12 @@ def set_needs(ps: PointSet) -> frozenset:
     return frozenset().union(*(t.needs for t in ps.terms))
 
 
-def compiled_losses(engine: Callable, model: torch.nn.Module, problem: CompiledProblem,
-                    sets: Iterable[PointSet], mode: Mode, steps: int
+def compiled_losses(losses: Callable[..., dict[str, torch.Tensor]], engine: Callable,
+                    model: torch.nn.Module, problem: CompiledProblem, sets: Iterable[PointSet],
+                    mode: Mode, steps: int
                     ) -> tuple[Callable[..., dict[str, torch.Tensor]], CompileInfo]:
-    """``term_losses``, torch.compile'd when ``mode`` says so (see ``maybe_compile``).
+    """``losses`` (``term_losses``), torch.compile'd when ``mode`` says so (see
+    ``maybe_compile``).
 
     The engine plans each point set's derivatives first (a Taylor program per set of
     needs), outside the trace: planning there would break the compiled step into several
@@ -202,7 +204,7 @@ def compiled_losses(engine: Callable, model: torch.nn.Module, problem: CompiledP
     if prepare is not None:
         for ps in sets:
             prepare(model, set_needs(ps), ps.x.shape[-1], problem.outputs)
-    return maybe_compile(term_losses, mode, steps)
+    return maybe_compile(losses, mode, steps)
 
 
 def pointwise(model: torch.nn.Module, engine: Callable, problem: CompiledProblem,

@@ -184,8 +184,8 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
     folder = RunFolder(run_dir if dist.main else None, cfg, state.step, resume)
     console = Progress(progress and dist.main, cfg.logging.every)
     # the Taylor forward is a first-order graph, so the loss (and its backward) compiles
-    losses_fn, compile_info = compiled_losses(engine, state.model, problem, state.points.sets,
-                                              cfg.training.compile,
+    losses_fn, compile_info = compiled_losses(term_losses, engine, state.model, problem,
+                                              state.points.sets, cfg.training.compile,
                                               sum(s.steps for s in cfg.training.stages))
     techniques = Techniques(problem, cfg, state, engine)  # weights, causal, adaptive points
     closure = Closure(state, engine, problem, losses_fn, dist, techniques)
