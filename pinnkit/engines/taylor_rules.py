@@ -120,8 +120,14 @@ class _Derivatives(torch.autograd.Function):
     @staticmethod
     def forward(z: Tensor, k: int, table: Callable[[Tensor, int], list[Tensor]]
                 ) -> tuple[Tensor, ...]:
-        # orders 0..k+1; the last one is the backward's slope only (derivatives() drops it)
-        return tuple(table(z, k + 1))
+        # orders 0..k+1; the last one is the backward's slope only (derivatives() drops it).
+        # A table may repeat a tensor (sin: order 4 is order 0); every output must be its own
+        # tensor, or autograd mixes up their gradients
+        out, seen = [], set()
+        for v in table(z, k + 1):
+            out.append(v.clone() if id(v) in seen else v)
+            seen.add(id(v))
+        return tuple(out)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
