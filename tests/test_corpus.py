@@ -103,7 +103,7 @@ HEAT = (Path(__file__).resolve().parents[1] / "configs" / "heat.yaml").read_text
         ("seed: 0", "seed: 0\n  device: cpu"),
         ("resample_every: 100}", "resample_every: 0, chunk: 0}"),
         ("# 1-D heat", "\ufeff# 1-D heat"),  # a byte-order mark
-        ("model: {width: 32", "model: {<<: {depth: 3}, width: 32"),  # a YAML merge key
+        ("model: {width: 20", "model: {<<: {depth: 3}, width: 20"),  # a YAML merge key
         ("domain: {x: [0, 1], t: [0, 1]}", "domain: {x: &unit [0, 1], t: *unit}"),  # alias
         ("stages:\n", "stages: # the optimizer [[[[{{{{ stages\n"),
     ],
