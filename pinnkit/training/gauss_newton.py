@@ -24,6 +24,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, jacrev, vmap
 
+from .flat import FlatOptimizer
+
 GRAD_TOL = 1e-15  # max |J^T R| below which the stage has converged
 MAX_DAMPING = 1e16  # lambda / max diag(J^T J) past which no step can decrease the loss
 ROWS = 2048  # points (or periodic pairs) per Jacobian chunk
@@ -114,23 +116,14 @@ class NormalEquations:
             yield torch.cat(Js), torch.cat(rs)
 
 
-class LevenbergMarquardt(torch.optim.Optimizer):
+class LevenbergMarquardt(FlatOptimizer):
     """``step(closure)`` runs up to ``max_iter`` iterations (accepted or rejected trial
     steps); the closure supplies ``normal_equations()`` and ``value()``."""
 
     def __init__(self, params: Any, damping: float = 1e-3, max_iter: int = 5) -> None:
         super().__init__(params, {"damping": damping, "max_iter": max_iter})
-        self.params: list[torch.Tensor] = [p for g in self.param_groups for p in g["params"]]
         self._system: tuple[torch.Tensor, torch.Tensor] | None = None  # at st["x"]; not saved:
         # a resume recomputes it from the same parameters and points, to the same bits
-
-    @property
-    def _state(self) -> dict[str, Any]:
-        return self.state[self.params[0]]
-
-    @property
-    def stop_reason(self) -> str | None:
-        return self._state.get("stop")
 
     @property
     def damping(self) -> float | None:
@@ -142,20 +135,10 @@ class LevenbergMarquardt(torch.optim.Optimizer):
         self._system = None
         self._state.pop("f", None)
 
-    def _flat(self) -> torch.Tensor:
-        return torch.cat([p.detach().reshape(-1) for p in self.params])
-
-    def _set(self, flat: torch.Tensor) -> None:
-        i = 0
-        with torch.no_grad():
-            for p in self.params:
-                p.copy_(flat[i:i + p.numel()].view_as(p))
-                i += p.numel()
-
     def step(self, closure: Any) -> float:  # type: ignore[override]
         st = self._state
         if "x" not in st:
-            st.update(x=self._flat(), lam=None, nu=2.0, n_iter=0)
+            st.update(x=self._flat_params(), lam=None, nu=2.0, n_iter=0)
         for _ in range(self.param_groups[0]["max_iter"]):
             if st.get("stop") or not self._iterate(closure, st):
                 break

@@ -34,11 +34,13 @@ from typing import Any
 import torch
 from torch.optim.lbfgs import _strong_wolfe  # the same line search torch's L-BFGS uses
 
+from .flat import FlatOptimizer
+
 RESTARTS = 3  # line-search failures in a row (each followed by a restart) before stopping
 GRAD_TOL = 1e-13  # max |gradient| below which the stage has converged
 
 
-class SelfScaledQuasiNewton(torch.optim.Optimizer):
+class SelfScaledQuasiNewton(FlatOptimizer):
     """``step(closure)`` runs up to ``max_iter`` iterations; ``stop_reason`` says why it
     stopped early (``None`` while it can go on)."""
 
@@ -50,23 +52,6 @@ class SelfScaledQuasiNewton(torch.optim.Optimizer):
         if len(self.param_groups) != 1:
             raise ValueError(f"{variant} takes one parameter group")
         self.variant = variant
-        self.params: list[torch.Tensor] = self.param_groups[0]["params"]
-
-    # ----------------------------------------------------------------- flat views
-    def _flat_grad(self) -> torch.Tensor:
-        return torch.cat([torch.zeros_like(p).reshape(-1) if p.grad is None
-                          else p.grad.reshape(-1) for p in self.params])
-
-    def _flat_params(self) -> torch.Tensor:
-        return torch.cat([p.detach().reshape(-1) for p in self.params])
-
-    def _set(self, flat: torch.Tensor) -> None:
-        i = 0
-        with torch.no_grad():
-            for p in self.params:
-                n = p.numel()
-                p.copy_(flat[i:i + n].view_as(p))
-                i += n
 
     def _evaluate(self, closure: Callable[[], torch.Tensor], x: torch.Tensor
                   ) -> tuple[float, torch.Tensor]:
@@ -74,14 +59,6 @@ class SelfScaledQuasiNewton(torch.optim.Optimizer):
         with torch.enable_grad():
             f = float(closure().detach())
         return f, self._flat_grad()
-
-    @property
-    def _state(self) -> dict[str, Any]:
-        return self.state[self.params[0]]
-
-    @property
-    def stop_reason(self) -> str | None:
-        return self._state.get("stop")
 
     def reset(self) -> None:
         """Forget the curvature (after the points changed): the next step starts afresh."""

@@ -32,11 +32,12 @@ from ..models.mlp import MLP
 from ..problem import CompiledProblem
 from .architecture import output_transform, periodic_columns
 from .distributed import SINGLE, Dist, all_reduce_mean, average, average_gradients, device_for
+from .flat import FlatOptimizer
 from .gauss_newton import NormalEquations
 from .guard import NanGuard, diagnose
 from .losses import Collocation, compiled_losses, term_losses
 from .monitor import Monitor, console_extra
-from .optimizers import CHUNK, check_stages, patience, run_steps, stage_dtypes
+from .optimizers import check_stages, patience, run_steps, stage_dtypes
 from .runfolder import RunFolder, restore
 from .state import TrainState
 from .stop import StopRequest
@@ -221,7 +222,7 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
                     ended = getattr(state.optimizer, "stop_reason", None)
                     if taken == 0:  # converged: nothing left to gain in this stage
                         ended = ended or "converged: no progress within tolerance"
-                    if stage.optimizer in CHUNK and stage.optimizer != "lbfgs":
+                    if isinstance(state.optimizer, FlatOptimizer):
                         closure.value()  # the logged loss is the accepted point's
                     prev = state.step
                     state.advance(taken)
