@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -15,6 +16,16 @@ class FlatOptimizer(torch.optim.Optimizer):
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         super().__init__(params, defaults)
         self.params: list[torch.Tensor] = [p for g in self.param_groups for p in g["params"]]
+        self.chunk: int = defaults["max_iter"]  # iterations per step() call at most
+
+    def _finished(self, st: dict[str, Any], f: float, g: torch.Tensor, tol: float) -> bool:
+        """Record in ``st`` why no step can follow (a non-finite loss, a vanishing
+        gradient); True when so."""
+        if not math.isfinite(f):
+            st["stop"] = f"the loss is {f}"
+        elif float(g.abs().max()) <= tol:
+            st["stop"] = f"converged: gradient below {tol:g}"
+        return "stop" in st
 
     @property
     def _state(self) -> dict[str, Any]:

@@ -153,11 +153,7 @@ class LevenbergMarquardt(FlatOptimizer):
             st.setdefault("f", f)  # after an accepted step: the trial's value, to the bit
         A, g = self._system
         f = st["f"]
-        if not math.isfinite(f):
-            st["stop"] = f"the loss is {f}"
-            return False
-        if float(g.abs().max()) <= GRAD_TOL:
-            st["stop"] = f"converged: gradient below {GRAD_TOL:g}"
+        if self._finished(st, f, g, GRAD_TOL):
             return False
         scale = float(A.diagonal().max()) or 1.0
         if st["lam"] is None:

@@ -10,6 +10,7 @@ import torch
 
 from ..config import StageConfig
 from ..errors import ConfigError
+from .flat import FlatOptimizer
 from .gauss_newton import ROWS, LevenbergMarquardt
 from .quasi_newton import SelfScaledQuasiNewton
 
@@ -28,10 +29,8 @@ def run_steps(opt: torch.optim.Optimizer, closure: Callable[[], torch.Tensor], l
     Adam takes one. L-BFGS takes up to a chunk and may stop early when it has converged
     (then it returns fewer, possibly 0).
     """
-    if isinstance(opt, (SelfScaledQuasiNewton, LevenbergMarquardt)):
-        group = opt.param_groups[0]
-        group["max_iter"] = min(CHUNK["lm" if isinstance(opt, LevenbergMarquardt) else
-                                      "ssbfgs"], limit)
+    if isinstance(opt, FlatOptimizer):
+        opt.param_groups[0]["max_iter"] = min(opt.chunk, limit)
         before = opt.state[opt.params[0]].get("n_iter", 0)
         opt.step(closure)
         return opt.state[opt.params[0]].get("n_iter", 0) - before

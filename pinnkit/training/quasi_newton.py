@@ -81,11 +81,7 @@ class SelfScaledQuasiNewton(FlatOptimizer):
 
     def _iterate(self, closure: Callable[[], torch.Tensor], st: dict[str, Any]) -> bool:
         x, f, g, H = st["x"], st["f"], st["g"], st["H"]
-        if not math.isfinite(f):
-            st["stop"] = f"the loss is {f}"
-            return False
-        if float(g.abs().max()) <= GRAD_TOL:
-            st["stop"] = f"converged: gradient below {GRAD_TOL:g}"
+        if self._finished(st, f, g, GRAD_TOL):
             return False
         d = -g if H is None else -(H @ g)
         gtd = float(g @ d)
