@@ -1,25 +1,55 @@
-"""pinnkit: physics-informed neural networks from PDEs written as text."""
+"""pinnkit: physics-informed neural networks from PDEs written as text.
+
+The names below are loaded on first use (PEP 562), so ``pinnkit --help`` and a config
+error answer without importing torch, and ``import pinnkit`` costs only what is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError, ExprError, PinnkitError
 
 __version__ = "0.1.0"
 
-from .api import check, train  # noqa: E402
-from .engines import derivatives  # noqa: E402
-from .errors import ConfigError, ExprError, PinnkitError  # noqa: E402
-from .evaluate import TrainedModel, load  # noqa: E402
-from .geometry import (  # noqa: E402
-    Ball,
-    Box,
-    Difference,
-    Disk,
-    Intersection,
-    Polygon,
-    SpaceTime,
-    Union,
-)
-from .models.mlp import MLP  # noqa: E402
-from .problem import Problem  # noqa: E402
-from .training.trainer import Run  # noqa: E402
+# public name -> module that defines it
+_LAZY = {
+    "check": ".api", "train": ".api",
+    "derivatives": ".engines",
+    "TrainedModel": ".evaluate", "load": ".evaluate",
+    "Ball": ".geometry", "Box": ".geometry", "Difference": ".geometry", "Disk": ".geometry",
+    "Intersection": ".geometry", "Polygon": ".geometry", "SpaceTime": ".geometry",
+    "Union": ".geometry",
+    "MLP": ".models.mlp",
+    "Problem": ".problem",
+    "Run": ".training.trainer",
+}
 
 __all__ = ["MLP", "Ball", "Box", "ConfigError", "Difference", "Disk", "ExprError",
            "Intersection", "PinnkitError", "Polygon", "Problem", "Run", "SpaceTime",
            "TrainedModel", "Union", "__version__", "check", "derivatives", "load", "train"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pinnkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
+    from .api import check, train
+    from .engines import derivatives
+    from .evaluate import TrainedModel, load
+    from .geometry import (Ball, Box, Difference, Disk, Intersection, Polygon, SpaceTime,
+                           Union)
+    from .models.mlp import MLP
+    from .problem import Problem
+    from .training.trainer import Run

@@ -10,8 +10,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from .errors import CheckWarning, PinnkitError
-from .training.guard import TrainingError
+from .errors import CheckWarning, PinnkitError, TrainingError
 
 
 def _parser() -> argparse.ArgumentParser:

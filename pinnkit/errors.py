@@ -93,3 +93,7 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 
 def one_of(choices: Iterable[str]) -> str:
     return "one of " + ", ".join(f"'{c}'" for c in sorted(choices))
+
+
+class TrainingError(PinnkitError):
+    """Training could not go on (non-finite loss); exit code 1, earlier checkpoints kept."""

@@ -68,3 +68,57 @@ def test_no_public_name_hides_a_subpackage():
     trainer = importlib.import_module("pinnkit.training.trainer")
     assert trainer.fit.__module__ == "pinnkit.training.trainer"
     assert callable(pinnkit.train) and pinnkit.train.__module__ == "pinnkit.api"
+
+
+def _modules_loaded_by(code: str) -> set[str]:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys\n"
+                          "print('\\n'.join(sorted(sys.modules)))"],
+                         capture_output=True, text=True, check=True).stdout
+    return set(out.split())
+
+
+HEAVY = ("torch", "torch._dynamo", "scipy.stats", "scipy.special", "tensorboard",
+         "torch.utils.tensorboard", "matplotlib", "sympy")
+
+
+def test_cli_and_package_root_import_nothing_heavy():
+    """``pinnkit --help`` and a config typo must answer at once: the package root and the
+    CLI module load torch, the compiler and scipy only when a command needs them."""
+    loaded = _modules_loaded_by("import pinnkit, pinnkit.cli\n"
+                                "pinnkit.ConfigError, pinnkit.__version__")
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_training_imports_no_compiler_until_it_compiles():
+    """The Taylor engine used to import torch._dynamo (1.7 s) through
+    ``torch.compiler.disable``; its untraced methods are now marked lazily."""
+    loaded = _modules_loaded_by("import pinnkit\npinnkit.train, pinnkit.load, pinnkit.check\n"
+                                "import pinnkit.training.trainer, pinnkit.engines.taylor")
+    assert "torch" in loaded
+    assert not loaded & {"torch._dynamo", "scipy.stats", "matplotlib"}, \
+        sorted(loaded & {"torch._dynamo", "scipy.stats", "matplotlib"})
+
+
+def test_untraced_methods_are_disabled_once_compiling_starts():
+    """Run in a fresh interpreter: once anything compiles, the methods stay wrapped."""
+    import subprocess
+    import sys
+
+    code = """
+from pinnkit.engines import compile as c
+from pinnkit.engines.taylor import TaylorEngine
+plain = TaylorEngine._build
+assert not hasattr(plain, "_torchdynamo_disable")
+c.maybe_compile(lambda x: x + 1, mode="false")
+assert TaylorEngine._build is plain, "not compiling: nothing wrapped"
+c.maybe_compile(lambda x: x + 1, mode="true")
+wrapped = TaylorEngine._build
+assert wrapped._torchdynamo_disable and wrapped._torchdynamo_orig_callable is plain
+assert TaylorEngine.transformed._torchdynamo_disable
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

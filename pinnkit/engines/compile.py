@@ -45,6 +45,34 @@ class CompileInfo:
         return self.enabled and self.fallback is None
 
 
+_UNTRACED: list[tuple[type, str, Callable[..., Any]]] = []
+
+
+class untraced:  # noqa: N801 - used as a decorator, like torch.compiler.disable
+    """Mark a method as never traced by torch.compile, without importing torch._dynamo.
+
+    ``torch.compiler.disable`` imports dynamo (1.7 s) when the class body runs, so every
+    command paid for the compiler whether it compiled or not. This decorator leaves the
+    plain function on the class and records it; :func:`maybe_compile` wraps the recorded
+    methods with ``torch._dynamo.disable`` before the first compiled call.
+    """
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        setattr(owner, name, self.fn)
+        _UNTRACED.append((owner, name, self.fn))
+
+
+def _disable_untraced() -> None:
+    import torch._dynamo as dynamo
+
+    while _UNTRACED:
+        owner, name, fn = _UNTRACED.pop()
+        setattr(owner, name, dynamo.disable(fn))
+
+
 def compile_available() -> tuple[bool, str]:
     """Whether torch.compile can work here, and if not why."""
     try:
@@ -100,6 +128,7 @@ def maybe_compile(fn: Callable[..., Any], mode: Mode = "auto", steps: int = 0, *
         return fn, info
     import torch._dynamo.config as dynamo_config
 
+    _disable_untraced()
     # raised for calls of this function only: dynamo's settings are the user's
     limits = {name: RECOMPILE_LIMIT for name in ("recompile_limit", "cache_size_limit")
               if getattr(dynamo_config, name, RECOMPILE_LIMIT) < RECOMPILE_LIMIT}

@@ -32,6 +32,7 @@ from ..expr.names import Partial
 from ..models.mlp import MLP
 from ..models.transform import NET
 from .autograd import AutogradEngine
+from .compile import untraced
 from .taylor_plan import Key, Plan, build_plan
 from .taylor_rules import (
     Jet,
@@ -194,7 +195,7 @@ class TaylorEngine:
             wanted = frozenset().union(*(r.needs for r in rules.values()))
         self.program(wanted, n_inputs, outputs)
 
-    @torch.compiler.disable
+    @untraced
     def _build(self, cache_key: tuple) -> None:
         """Planning is numpy and search, not tensor work: never traced. Inside a compiled
         step this is a graph break on the first call only (the cache is guarded on, so the
@@ -235,7 +236,7 @@ class TaylorEngine:
                 out[key] = v.expand(x.shape[0]) if v.ndim == 0 else v
             return out
 
-    @torch.compiler.disable
+    @untraced
     def transformed(self, transform: nn.Module, keys: tuple[Key, ...]) -> dict[Key, Compiled]:
         """Each requested key of a transformed field as an expression of the raw network's
         derivatives: the transform differentiated symbolically (chain rule), then collapsed,

@@ -6,7 +6,6 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from scipy.stats import qmc
 
 from ..errors import ConfigError, did_you_mean, one_of
 
@@ -19,6 +18,8 @@ def sobol(n: int, dim: int, seed: int) -> np.ndarray:
     """
     if dim == 0 or n == 0:
         return np.zeros((n, dim))
+    from scipy.stats import qmc  # 1 s to import: only when Sobol points are drawn
+
     engine = qmc.Sobol(d=dim, scramble=True, seed=seed)
     return engine.random_base2(max(0, math.ceil(math.log2(n))))[:n]
 

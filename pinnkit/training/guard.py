@@ -17,14 +17,13 @@ from typing import Any
 
 import torch
 
-from ..errors import PinnkitError
+from ..errors import TrainingError
 from ..problem import CompiledProblem
 from .losses import PointSet, pointwise
 from .state import TrainState
 
 
-class TrainingError(PinnkitError):
-    """Training could not go on (non-finite loss); exit code 1, earlier checkpoints kept."""
+__all__ = ["NanGuard", "TrainingError"]
 
 
 class NanGuard:
