@@ -6,6 +6,7 @@ A run stopped with Ctrl-C (after a checkpoint) exits 130 and prints how to resum
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -127,11 +128,20 @@ def _check(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Check warnings as one plain line; others as Python shows them."""
-    text = f"pinnkit: warning: {message}\n" if issubclass(category, CheckWarning) else \
-        warnings.formatwarning(message, category, filename, lineno, line)
-    print(text, end="", file=file or sys.stderr)
+    """Every warning as one ``pinnkit: warning:`` line, without a source path: pinnkit's
+    own as they are, a library's (torch, numpy) with the library's name in front."""
+    text = " ".join(str(message).split())
+    path = os.path.abspath(filename) if filename else ""
+    if not (issubclass(category, CheckWarning) or path.startswith(_PACKAGE_DIR)):
+        parts = path.replace("\\", "/").split("/")
+        origin = parts[parts.index("site-packages") + 1] if "site-packages" in parts[:-1] \
+            else os.path.splitext(os.path.basename(path))[0] or "python"
+        text = f"{origin}: {text}"
+    print(f"pinnkit: warning: {text}", file=file or sys.stderr)
 
 
 def _eval(args: argparse.Namespace) -> int:

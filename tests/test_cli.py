@@ -54,3 +54,17 @@ def test_train_user_errors_exit_2(tiny_yaml, tmp_path, capsys, args, message):
 def test_missing_config_exits_2(tmp_path, capsys):
     assert main(["check", str(tmp_path / "nope.yaml")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_every_warning_is_one_plain_line(capsys):
+    """A warning from pinnkit, or one relayed from a library, reaches the console as one
+    ``pinnkit: warning:`` line, never with Python's source path and code line."""
+    from pinnkit import cli
+
+    for filename, expect in [(cli.__file__, "pinnkit: warning: a b\n"),
+                             ("/x/site-packages/torch/nn/modules/module.py",
+                              "pinnkit: warning: torch: a b\n"),
+                             ("/home/me/model.py", "pinnkit: warning: model: a b\n")]:
+        cli._show_warning(UserWarning("a\n   b"), UserWarning, filename, 3)
+        err = capsys.readouterr().err
+        assert err == expect, err
