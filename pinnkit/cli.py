@@ -82,8 +82,26 @@ def _train_ranks(args: argparse.Namespace, dist) -> int:
             f"{folder} --resume")
         return 130
     say(f"pinnkit: done in {run.metrics['wall_time_s']:.1f} s, {run.metrics['steps']} steps"
-        + (f"; relative L2 error: {errs}" if errs else "") + f"; wrote {folder}")
+        + (f"; relative L2 error: {errs}" if errs else "") + _params(run.metrics)
+        + _best(run.metrics) + f"; wrote {folder}")
     return 0
+
+
+def _params(metrics: dict) -> str:
+    values = metrics.get("parameters") or {}
+    return "; " + ", ".join(f"{k} = {v:.6g}" for k, v in values.items()) if values else ""
+
+
+def _best(metrics: dict) -> str:
+    """The best checkpoint, where it is not the last step and is better."""
+    best, last = metrics.get("best") or {}, metrics["l2_relative_error"]
+    if not best or best["step"] == metrics["steps"] or not last:
+        return ""
+    l2 = best["l2_relative_error"]
+    if sum(l2.values()) >= sum(last.values()):
+        return ""
+    return (f"; best at step {best['step']} (checkpoints/best.pt): "
+            + ", ".join(f"{k} {v:.3e}" for k, v in l2.items()))
 
 
 def _prepare(args: argparse.Namespace, say, main_rank: bool = True):

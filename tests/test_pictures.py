@@ -139,3 +139,29 @@ def test_plain_progress_lines_carry_errors_and_an_eta(capsys: pytest.CaptureFixt
     assert len(lines) == 1
     assert lines[0].startswith("[stage 1/1 adam] step     10  loss 5.0000e-01  l2 u 2.500e-01")
     assert " eta 0:" in lines[0]
+
+
+def test_eta_leaves_out_the_first_call_and_the_postfix_says_when_it_was_measured(
+        capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first call that compiles for 60 s, then 1 s per step: 90 steps left take 90 s,
+    not the 150 s that counting the compile would say. Errors come with records only."""
+    import pinnkit.log.console as console
+
+    now = [0.0]
+    monkeypatch.setattr(console.time, "perf_counter", lambda: now[0])
+    progress = Progress(enabled=True, every=10)
+    progress.stage("stage 1/1 adam", 100)
+    now[0] = 60.0
+    progress.update(1, 1, 1.0, {"l2 u": 0.5, "alpha": 0.25})
+    now[0] = 69.0
+    progress.update(10, 9, 0.5, None)
+    line = capsys.readouterr().out.strip()
+    assert line.endswith("eta 1:30"), line
+    assert "l2 u 5.000e-01  alpha 2.500e-01" in line and progress.extra["at"] == 1
+
+
+def test_console_shows_learnable_parameters():
+    from pinnkit.training.monitor import console_extra
+
+    assert console_extra({"l2/u": 1e-3, "param/alpha": 0.49, "loss/heat": 2.0}) == \
+        {"l2 u": 1e-3, "alpha": 0.49}

@@ -139,3 +139,21 @@ def test_second_run_never_clobbers_the_first(tiny_yaml, tmp_path, monkeypatch):
     run = pinnkit.train(tiny_yaml, 3, progress=False)
     assert run.run_dir == Path("runs") / "tiny-2"
     assert (tmp_path / "runs" / "tiny" / "metrics.json").read_text() == first
+
+
+def test_metrics_and_run_carry_the_best_checkpoint(tiny_yaml, tmp_path):
+    """A run that ends on an Adam spike still reports, and returns, its best network: the
+    record with the lowest validation error, the same network best.pt holds."""
+    from pinnkit.training.monitor import Monitor
+
+    run = pinnkit.train(tiny_yaml, run_dir=tmp_path / "run", progress=False,
+                        overrides=["training.stages.0.lr=0.2", "logging.every=5"])
+    best = min(run.history, key=Monitor.validation)
+    assert run.metrics["best"]["step"] == best["step"]
+    assert run.metrics["best"]["l2_relative_error"] == {"u": best["l2/u"]}
+    again = Monitor(run.problem, run.config).errors(run.best_model)
+    assert again["l2/u"] == pytest.approx(best["l2/u"], rel=1e-9)
+    saved = torch.load(tmp_path / "run" / "checkpoints" / "best.pt", weights_only=False)
+    assert saved["step"] == best["step"]
+    on_disk = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert on_disk["best"] == run.metrics["best"]

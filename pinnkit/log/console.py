@@ -21,33 +21,55 @@ class Progress:
         self.label = ""
         self.total = self.done = self.start = 0
         self.t0 = time.perf_counter()
+        self.warm = False
+        self.began, self.first = self.t0, 0
+        self.extra: dict[str, float] = {}
 
     def stage(self, label: str, total: int, start: int = 0) -> None:
         """A stage of ``total`` steps begins, ``start`` of them already done (resume)."""
         self.close()
         self.label, self.total, self.done, self.start = label, total, start, start
-        self.t0 = time.perf_counter()
+        self.t0, self.warm = time.perf_counter(), False
+        self.began, self.first = self.t0, start
         if self.tty:
             self.bar = tqdm(total=total, initial=start, desc=label, dynamic_ncols=True,
                             leave=True)
 
-    def update(self, step: int, taken: int, loss: float, extra: Mapping[str, float]) -> None:
-        """``taken`` steps have just been done, reaching global step ``step``."""
+    def update(self, step: int, taken: int, loss: float,
+               extra: Mapping[str, float] | None = None) -> None:
+        """``taken`` steps have just been done, reaching global step ``step``. ``extra``
+        (errors, learnable parameters) comes with a fresh record only; the bar keeps the
+        last one with the step it was measured at, so it never passes for current.
+
+        The ETA leaves out the stage's first call, which holds the compile time: its pace
+        is measured from the second step on."""
         if not self.enabled:
             return
         self.done += taken
-        if self.bar is not None:
+        if extra is not None:
+            self.extra = {**extra, "at": step} if extra else {}
+        if not self.warm:
+            self.warm, self.t0, self.start = True, time.perf_counter(), self.done
+            if self.bar is not None:
+                self.bar.reset(self.total)
+                self.bar.initial = self.bar.n = self.bar.last_print_n = self.done
+        elif self.bar is not None:
             self.bar.update(taken)
-            self.bar.set_postfix(loss=f"{loss:.3e}", **{k: f"{v:.2e}" for k, v in extra.items()},
-                                 refresh=False)
+        if self.bar is not None:
+            shown = {"loss": f"{loss:.3e}"}
+            shown.update({("at step" if k == "at" else k): (int(v) if k == "at" else f"{v:.2e}")
+                          for k, v in self.extra.items()})
+            self.bar.set_postfix(shown, refresh=False)
         elif step // self.every > (step - taken) // self.every:
-            tail = "".join(f"  {k} {v:.3e}" for k, v in extra.items())
+            tail = "".join(f"  {k} {v:.3e}" for k, v in self.extra.items() if k != "at")
             print(f"[{self.label}] step {step:6d}  loss {loss:.4e}{tail}  eta {self.eta()}",
                   flush=True)
 
     def eta(self) -> str:
         """Time left in this stage at the pace of this session so far."""
         ran, elapsed = self.done - self.start, time.perf_counter() - self.t0
+        if ran <= 0:  # only the first call so far: its pace, compile time and all
+            ran, elapsed = self.done - self.first, time.perf_counter() - self.began
         if ran <= 0 or elapsed <= 0:
             return "?"
         seconds = int(round((self.total - self.done) * elapsed / ran))

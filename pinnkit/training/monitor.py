@@ -101,6 +101,8 @@ def grad_norm(params: list[torch.nn.Parameter]) -> float:
 
 
 def console_extra(record: dict[str, float]) -> dict[str, float]:
-    """The errors shown next to the loss on the console: ``l2 u``."""
-    return {f"l2 {k.rsplit('/', 1)[1]}": v for k, v in record.items()
-            if k.startswith("l2/")}
+    """What is shown next to the loss on the console: the errors (``l2 u``) and the
+    learnable parameters (``alpha``)."""
+    out = {f"l2 {k.rsplit('/', 1)[1]}": v for k, v in record.items() if k.startswith("l2/")}
+    out.update({k[len("param/"):]: v for k, v in record.items() if k.startswith("param/")})
+    return out

@@ -16,6 +16,8 @@ uninterrupted run bit for bit (tests/test_resume.py checks this in float64).
 
 from __future__ import annotations
 
+import copy
+
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +58,9 @@ class Run:
     metrics: dict[str, Any]
     run_dir: Path | None
     history: list[dict[str, float]] = field(default_factory=list)
+    # the network at the lowest validation error of this session (what best.pt holds);
+    # metrics["best"] has its step and errors
+    best_model: torch.nn.Module | None = None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -197,6 +202,7 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
         console.message(f"{run_dir}: all {len(stages)} stages are done; nothing to train "
                         "(raise a stage's steps or add a stage to train on)")
     stopped = False
+    best_model: torch.nn.Module | None = None
     guard = NanGuard(say=console.message)
     monitor.start(state.step)
     with StopRequest(stop_at, lambda: console.message(
@@ -235,13 +241,17 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
                         ended = state.stalled(closure.total, wait)
                     if ended:
                         converged = True
+                    record = None
                     if crossed(prev, state.step, log.every) or state.stage_step >= stage.steps:
                         record = monitor.record(state, closure)
+                        before = state.best
                         folder.record(state, record, monitor.validation(record))
+                        if state.best < before:
+                            best_model = copy.deepcopy(state.model)
                     if crossed(prev, state.step, log.images_every):
                         folder.images(state.step, monitor.snapshot(state.model))
                     console.update(state.step, taken, closure.total,
-                                   console_extra(state.history[-1]) if state.history else {})
+                                   None if record is None else console_extra(record))
                     if crossed(prev, state.step, log.checkpoint_every):
                         folder.checkpoint("last", state)
                     if ended:
@@ -259,9 +269,12 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
                     state.finish_stage()
         finally:
             console.close()
+    before = state.best
     metrics = finish(state, closure, monitor, folder, device, finished=not stopped,
                      compile_info=compile_info)
-    return Run(state.model, problem, cfg, metrics, run_dir, state.history)
+    if state.best < before:
+        best_model = copy.deepcopy(state.model)  # the final record was the best
+    return Run(state.model, problem, cfg, metrics, run_dir, state.history, best_model)
 
 
 def crossed(before: int, after: int, every: int) -> bool:
@@ -330,6 +343,16 @@ def finish(state: TrainState, closure: Closure, monitor: Monitor, folder: RunFol
                               "fallback": compile_info.fallback}
     if len(state.params):
         metrics["parameters"] = per("param/")
+    best = min(state.history, key=lambda r: v if math.isfinite(v := Monitor.validation(r))
+               else math.inf)
+    metrics["best"] = {"step": int(best["step"]), "checkpoint": "best.pt",
+                       "l2_relative_error": {k[3:]: v for k, v in best.items()
+                                             if k.startswith("l2/")},
+                       "max_abs_error": {k[5:]: v for k, v in best.items()
+                                         if k.startswith("linf/")}}
+    if len(state.params):
+        metrics["best"]["parameters"] = {k[6:]: v for k, v in best.items()
+                                         if k.startswith("param/")}
     metrics["stages"] = [dict(s) for s in state.stops]
     folder.finish(state, metrics)
     return metrics
