@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 from .checks import Report, report_from_error, run_checks
 from .config import PROBLEM_KEYS, Config, StageConfig, config_from_data, load_config, located
+from .config.load import read_file
 from .engines import make_engine
 from .errors import CheckWarning, ConfigError, PinnkitError, did_you_mean, line_of
 from .geometry import get_sampler
@@ -22,14 +24,57 @@ from .training.techniques import validate_options
 from .training.trainer import DTYPES, Run, build_model, fit, resolve_device, validate_stages
 
 
+#: the keys a Problem class's ``recipe`` may hold: how to train it, not what it is
+RECIPE_KEYS = ("name", "model", "training", "logging", "checks")
+
+
+def recipe_of(cls: type[Problem]) -> dict[str, Any]:
+    """A Problem class's training recipe (``recipe = {"model": ..., "training": ...}``, the
+    YAML keys), as plain data; checked for keys that belong on the class itself."""
+    recipe = getattr(cls, "recipe", None)
+    if recipe is None:
+        return {}
+    if not isinstance(recipe, Mapping):
+        raise PinnkitError(f"{cls.__name__}.recipe is {type(recipe).__name__}; expected a "
+                           "mapping of YAML keys, e.g. recipe = {'model': {'width': 20}}")
+    for key in recipe:
+        if key not in RECIPE_KEYS:
+            where = "an attribute of the class" if key in PROBLEM_KEYS else "not a recipe key"
+            raise PinnkitError(f"{cls.__name__}.recipe has key '{key}': {where}"
+                               f"{did_you_mean(str(key), RECIPE_KEYS)}. Fix: use "
+                               f"{', '.join(RECIPE_KEYS)}")
+    return _plain(recipe)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def merged(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``: mappings merge key by key, anything else (a list of stages)
+    is replaced whole."""
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = merged(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) \
+            else v
+    return out
+
+
 def resolve(target: str | Path | Problem, overrides: Sequence[str] = (),
             config: Mapping[str, Any] | Config | None = None) -> tuple[CompiledProblem, Config]:
-    """A YAML path or a Problem (plus optional config data) -> compiled problem and config."""
+    """A YAML path or a Problem (plus optional config data) -> compiled problem and config.
+
+    A Problem class's ``recipe`` comes first, then ``config`` (or the YAML file's keys),
+    then the overrides."""
     if isinstance(target, Problem):
         if isinstance(config, Config):
             cfg = config
         else:
-            data = dict(config or {})
+            data = merged(recipe_of(type(target)), _plain(dict(config or {})))
             data.setdefault("name", type(target).__name__.lower())
             cfg = config_from_data(data, {}, "<python>", overrides)
         problem = target
@@ -42,9 +87,50 @@ def resolve(target: str | Path | Problem, overrides: Sequence[str] = (),
     cfg = load_config(target, overrides)
     try:
         _check_names(cfg)
-        return compile_problem(problem_from_config(cfg), cfg), cfg
+        problem = problem_from_config(cfg)
+        recipe = recipe_of(type(problem))
+        if recipe:  # the class's recipe under the file's keys
+            data, lines = read_file(target)
+            cfg = config_from_data(merged(recipe, data or {}), lines, str(target), overrides)
+            _check_names(cfg)
+        return compile_problem(problem, cfg), cfg
     except ConfigError as exc:
         raise located(exc, cfg) from None
+
+
+def scaled_stages(stages: Sequence[StageConfig], steps: int) -> tuple[StageConfig, ...]:
+    """The stages with ``steps`` steps in all, shared in the stages' proportions (largest
+    remainder, each stage at least one step): ``steps=`` shortens or lengthens a recipe
+    without dropping its second-order stage. Fewer steps than stages keeps the first ones."""
+    if steps < 1:
+        raise PinnkitError(f"steps={steps}; expected a positive number of steps")
+    stages = tuple(stages[:steps])
+    total = sum(s.steps for s in stages)
+    exact = [steps * s.steps / total for s in stages]
+    counts = [max(1, int(x)) for x in exact]
+    order = sorted(range(len(stages)), key=lambda i: int(exact[i]) - exact[i])
+    for i in order[:max(0, steps - sum(counts))]:
+        counts[i] += 1
+    while sum(counts) > steps:  # the max(1, .) floors took steps from nowhere
+        i = max(range(len(counts)), key=lambda j: counts[j])
+        counts[i] -= 1
+    return tuple(dataclasses.replace(s, steps=n) for s, n in zip(stages, counts, strict=True))
+
+
+def problem_spec(problem: Problem) -> str | None:
+    """``file.py:Class`` for a Problem whose class can be imported again from its file
+    (so the CLI can evaluate, plot and resume its run); None for a class defined in a
+    script or a notebook, or an object whose problem attributes were changed after
+    construction (its file would not give it back)."""
+    cls = type(problem)
+    module = sys.modules.get(cls.__module__)
+    file = getattr(module, "__file__", None)
+    if cls.__module__ == "__main__" or not file or not file.endswith(".py") \
+            or "<locals>" in cls.__qualname__ or getattr(module, cls.__name__, None) is not cls:
+        return None
+    if any(key in vars(problem) for key in PROBLEM_KEYS if key != "constants"):
+        return None
+    return f"{Path(file).resolve()}:{cls.__name__}"
 
 
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
@@ -85,10 +171,12 @@ def run_config(run_dir: Path) -> Path:
     path = run_dir / "config.yaml"
     cfg = load_config(path)
     if not cfg.inputs and not cfg.problem:
-        raise PinnkitError(f"{run_dir} was trained from a Python Problem object, which its "
-                           "config.yaml cannot name. Fix: pass the object again, e.g. "
-                           f"pinnkit.train(Heat(), run_dir='{run_dir}', resume=True) or "
-                           f"pinnkit.load('{run_dir}', problem=Heat())")
+        raise PinnkitError(f"{run_dir} was trained from a Python Problem object whose class "
+                           "cannot be imported from a file (defined in a script or a notebook), "
+                           "so its config.yaml cannot name it. Fix: pass the object again, "
+                           f"pinnkit.load('{run_dir}', problem=<the Problem>) or pinnkit.train("
+                           f"<the Problem>, run_dir='{run_dir}', resume=True); or define the "
+                           "class in a module file")
     return path
 
 
@@ -112,15 +200,23 @@ def train(target: str | Path | Problem, steps: int | None = None, *,
           resume: bool = False) -> Run:
     """Train a problem from a YAML file or a ``Problem`` object and return the ``Run``.
 
-    ``steps`` replaces the stages with one Adam stage of that many steps. ``run_dir``:
-    True writes runs/NAME (or a fresh runs/NAME-k), a path writes there, False or None
-    writes nothing. ``resume`` continues that folder (for True: the latest runs/NAME-k)
-    from its last checkpoint.
+    The recipe is the Problem class's ``recipe`` (YAML keys), then ``config`` (or the YAML
+    file), then ``overrides`` (``"model.width=32"``, as ``--set``). ``steps`` sets the
+    total number of steps, shared among the recipe's stages in their proportions.
+    ``run_dir``: True writes runs/NAME (or a fresh runs/NAME-k), a path writes there, False
+    or None writes nothing. ``resume`` continues that folder (for True: the latest
+    runs/NAME-k) from its last checkpoint. ``progress``: the console bar or lines.
+    ``run.metrics["best"]`` and ``run.best_model`` are the best checkpoint's.
     """
     problem, cfg = resolve(target, overrides, config)
     if steps is not None:
-        stages = (StageConfig(optimizer="adam", steps=int(steps)),)
+        stages = scaled_stages(cfg.training.stages, int(steps))
         cfg = dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, stages=stages))
+    if isinstance(target, Problem) and not cfg.problem:
+        spec = problem_spec(target)
+        if spec is not None:  # config.yaml names the class, and the constants it was given
+            cfg = dataclasses.replace(cfg, problem=spec, constants=dict(target.constants),
+                                      given=cfg.given | {"problem", "constants"})
     folder = run_folder(cfg, resume=resume) if run_dir is True else \
         (Path(run_dir) if run_dir else None)
     if resume and folder is None:

@@ -228,8 +228,40 @@ class TinyHeat(pinnkit.Problem):
     conditions = {"initial": ("t == 0", "u - sin(pi*x)"), "walls": ("x == 0 or x == 1", "u")}
 
 
+def test_runs_of_importable_problems_name_their_class(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    """A Problem class defined in a module file: config.yaml records ``problem:
+    file.py:Class`` and the constants it was given, so the CLI evaluates and resumes it."""
+    config = {"model": {"width": 4, "depth": 1},
+              "training": {"points": {"domain": 16, "boundary": 4}}}
+    run = pinnkit.train(TinyHeat(alpha=0.2), steps=4, config=config, run_dir=tmp_path / "py",
+                        progress=False)
+    saved = yaml.safe_load((tmp_path / "py" / "config.yaml").read_text())
+    assert saved["problem"].endswith("test_run_outputs.py:TinyHeat")
+    assert saved["constants"] == {"alpha": 0.2} and "inputs" not in saved
+    trained = pinnkit.load(tmp_path / "py")
+    x = np.array([[0.5, 0.5]])
+    np.testing.assert_array_equal(trained.predict(x), run.model(torch.tensor(x).float())
+                                  .detach().numpy())
+    assert trained.problem.constants["alpha"] == pytest.approx(0.2)
+    (tmp_path / "pts.csv").write_text("x,t\n0.5,0.5\n")
+    assert main(["eval", str(tmp_path / "py"), "--points", str(tmp_path / "pts.csv")]) == 0
+    assert main(["train", str(tmp_path / "py"), "--resume", "--quiet",
+                 "--set", "training.stages.0.steps=6"]) == 0
+    assert json.loads((tmp_path / "py" / "metrics.json").read_text())["steps"] == 6
+
+
 def test_runs_of_python_problems_need_the_object_again(tmp_path: Path,
                                                         capsys: pytest.CaptureFixture) -> None:
+    class TinyHeat(pinnkit.Problem):  # defined in a function: no file gives it back
+        inputs = ("x", "t")
+        outputs = ("u",)
+        domain = pinnkit.Box(x=(0, 1), t=(0, 1))
+        constants = {"alpha": 0.1}
+        equations = {"heat": "u_t - alpha*u_xx"}
+        conditions = {"initial": ("t == 0", "u - sin(pi*x)"),
+                      "walls": ("x == 0 or x == 1", "u")}
+
     config = {"model": {"width": 4, "depth": 1},
               "training": {"points": {"domain": 16, "boundary": 4}}}
     run = pinnkit.train(TinyHeat(), steps=4, config=config, run_dir=tmp_path / "py",

@@ -157,3 +157,56 @@ def test_metrics_and_run_carry_the_best_checkpoint(tiny_yaml, tmp_path):
     assert saved["step"] == best["step"]
     on_disk = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert on_disk["best"] == run.metrics["best"]
+
+
+class RecipeHeat(pinnkit.Problem):
+    inputs = ("x", "t")
+    outputs = ("u",)
+    domain = pinnkit.Box(x=(0, 1), t=(0, 1))
+    constants = {"alpha": 0.1}
+    equations = {"heat": "u_t - alpha*u_xx"}
+    conditions = {"initial": ("t == 0", "u - sin(pi*x)"), "walls": ("x == 0 or x == 1", "u")}
+    recipe = {"model": {"width": 6, "depth": 2},
+              "training": {"points": {"domain": 32, "boundary": 8},
+                           "stages": [{"optimizer": "adam", "steps": 30},
+                                      {"optimizer": "lbfgs", "steps": 10}]}}
+
+
+def test_steps_keeps_the_recipes_stages_in_proportion():
+    from pinnkit.api import scaled_stages
+    from pinnkit.config import StageConfig
+
+    stages = (StageConfig(optimizer="adam", steps=1000), StageConfig(optimizer="lm", steps=600))
+    assert [s.steps for s in scaled_stages(stages, 400)] == [250, 150]
+    assert [s.steps for s in scaled_stages(stages, 3)] == [2, 1]
+    assert [(s.optimizer, s.steps) for s in scaled_stages(stages, 1)] == [("adam", 1)]
+    odd = (StageConfig(steps=1), StageConfig(steps=1), StageConfig(steps=998))
+    assert [s.steps for s in scaled_stages(odd, 10)] == [1, 1, 8]
+
+
+def test_a_problem_class_carries_its_recipe(tmp_path):
+    """The class's recipe is the training config; config= and overrides go on top of it,
+    and steps= scales its stages instead of dropping the second one."""
+    run = pinnkit.train(RecipeHeat(), steps=8, run_dir=False, progress=False,
+                        config={"model": {"width": 5}})
+    cfg = run.config
+    assert (cfg.model.width, cfg.model.depth, cfg.training.points.domain) == (5, 2, 32)
+    assert [(s.optimizer, s.steps) for s in cfg.training.stages] == [("adam", 6), ("lbfgs", 2)]
+    assert run.metrics["steps"] == 8
+
+    class Wrong(RecipeHeat):
+        recipe = {"equations": {"heat": "u_t"}}
+
+    with pytest.raises(pinnkit.PinnkitError, match="recipe has key 'equations': an attribute"):
+        pinnkit.train(Wrong(), steps=2, run_dir=False, progress=False)
+
+
+def test_a_yaml_problem_class_recipe_sits_under_the_files_keys(tmp_path):
+    here = Path(__file__).resolve()
+    path = tmp_path / "r.yaml"
+    path.write_text(f"problem: {here}:RecipeHeat\nmodel: {{width: 7}}\n")
+    from pinnkit.api import resolve
+
+    problem, cfg = resolve(path)
+    assert (cfg.model.width, cfg.model.depth) == (7, 2)
+    assert [s.steps for s in cfg.training.stages] == [30, 10]

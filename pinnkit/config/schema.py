@@ -35,8 +35,8 @@ class FourierConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    width: int = _f(64, positive=True)      # neurons per hidden layer
-    depth: int = _f(4, positive=True)       # hidden layers
+    width: int = _f(32, positive=True)      # neurons per hidden layer
+    depth: int = _f(3, positive=True)       # hidden layers
     activation: str = "tanh"                # smooth activations: tanh, sin, silu, gelu, softplus
     dtype: str = _f("float32", choices=("float32", "float64"))  # float64 for high accuracy
     engine: str = _f("auto", choices=("auto", "autograd", "taylor"))  # derivative engine
@@ -56,8 +56,8 @@ class AdaptivePointsConfig:
 
 @dataclass(frozen=True)
 class PointsConfig:
-    domain: int = _f(8192, positive=True)   # interior collocation points
-    boundary: int = _f(1024, positive=True)  # points per boundary condition
+    domain: int = _f(2048, positive=True)   # interior collocation points
+    boundary: int = _f(256, positive=True)  # points per boundary condition
     sampler: str = "sobol"                  # sobol or uniform
     resample_every: int = _f(100, nonnegative=True)  # draw fresh points every N steps; 0 keeps them
     chunk: int = _f(0, nonnegative=True)    # residuals on N points at a time (less memory); 0: all
