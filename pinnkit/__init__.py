@@ -48,8 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
     from .api import check, train
     from .engines import derivatives
     from .evaluate import TrainedModel, load
-    from .geometry import (Ball, Box, Difference, Disk, Intersection, Polygon, SpaceTime,
-                           Union)
+    from .geometry import Ball, Box, Difference, Disk, Intersection, Polygon, SpaceTime, Union
     from .models.mlp import MLP
     from .problem import Problem
     from .training.trainer import Run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 import sys
@@ -9,6 +10,8 @@ import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from .checks import Report, report_from_error, run_checks
 from .config import PROBLEM_KEYS, Config, StageConfig, config_from_data, load_config, located
@@ -22,7 +25,6 @@ from .training.losses import SampleLosses
 from .training.monitor import Monitor
 from .training.techniques import validate_options
 from .training.trainer import DTYPES, Run, build_model, fit, resolve_device, validate_stages
-
 
 #: the keys a Problem class's ``recipe`` may hold: how to train it, not what it is
 RECIPE_KEYS = ("name", "model", "training", "logging", "checks")
@@ -197,7 +199,7 @@ def resume_target(target: str | Path, overrides: Sequence[str] = ()
 def train(target: str | Path | Problem, steps: int | None = None, *,
           overrides: Sequence[str] = (), config: Mapping[str, Any] | None = None,
           run_dir: str | Path | None | bool = True, progress: bool = True,
-          resume: bool = False) -> Run:
+          resume: bool = False, model: torch.nn.Module | None = None) -> Run:
     """Train a problem from a YAML file or a ``Problem`` object and return the ``Run``.
 
     The recipe is the Problem class's ``recipe`` (YAML keys), then ``config`` (or the YAML
@@ -206,7 +208,9 @@ def train(target: str | Path | Problem, steps: int | None = None, *,
     ``run_dir``: True writes runs/NAME (or a fresh runs/NAME-k), a path writes there, False
     or None writes nothing. ``resume`` continues that folder (for True: the latest
     runs/NAME-k) from its last checkpoint. ``progress``: the console bar or lines.
-    ``run.metrics["best"]`` and ``run.best_model`` are the best checkpoint's.
+    ``run.metrics["best"]`` and ``run.best_model`` are the best checkpoint's. ``model``:
+    your own ``torch.nn.Module`` (N x inputs -> N x outputs), checked and trained in place
+    of pinnkit's MLP; it sees the raw inputs (the MLP normalises them to [-1, 1]).
     """
     problem, cfg = resolve(target, overrides, config)
     if steps is not None:
@@ -222,11 +226,20 @@ def train(target: str | Path | Problem, steps: int | None = None, *,
     if resume and folder is None:
         raise PinnkitError("resume=True needs a run folder. Fix: pass run_dir=True or a path")
     if not resume:  # a resumed run was checked when it started
-        preflight(problem, cfg)
-    return fit(problem, cfg, folder, progress=progress, resume=resume)
+        preflight(problem, cfg, model)
+    elif model is not None:
+        _user_model(model, problem)
+    if model is not None:
+        built_in = [k for k in ("transform", "periodic", "fourier_features")
+                    if getattr(cfg.model, k) is not None]
+        if built_in:
+            raise PinnkitError(f"model.{built_in[0]} is built into pinnkit's MLP, and model= "
+                               "replaces it. Fix: build it into your module, or drop model=")
+    return fit(problem, cfg, folder, progress=progress, resume=resume, model=model)
 
 
-def check_problem(problem: CompiledProblem, cfg: Config) -> Report:
+def check_problem(problem: CompiledProblem, cfg: Config,
+                  model: torch.nn.Module | None = None) -> Report:
     """Every pre-training check, on the network training will build (same seed and dtype,
     on the CPU: the checks evaluate small samples only).
 
@@ -236,7 +249,8 @@ def check_problem(problem: CompiledProblem, cfg: Config) -> Report:
     training starts, and by ``pinnkit check`` too."""
     validate_options(problem, cfg)  # the technique options (build_model checks the model's)
     dtype = DTYPES[cfg.model.dtype]
-    model = build_model(problem, cfg).to(dtype=dtype)
+    model = build_model(problem, cfg).to(dtype=dtype) if model is None else \
+        _user_model(model, problem).to(dtype=dtype)
     validate_stages(problem, cfg, model, resolve_device(cfg.training.device))
     try:
         make_engine(cfg.model.engine, model)
@@ -247,10 +261,36 @@ def check_problem(problem: CompiledProblem, cfg: Config) -> Report:
     return run_checks(problem, cfg, model, losses)
 
 
-def preflight(problem: CompiledProblem, cfg: Config) -> Report:
+def _user_model(model: Any, problem: CompiledProblem) -> torch.nn.Module:
+    """A copy of the user's module for the checks (they must not move or cast the one
+    that will be trained), after checking it maps the inputs to the outputs."""
+    if not isinstance(model, torch.nn.Module):
+        raise PinnkitError(f"model= is a {type(model).__name__}; expected a torch.nn.Module "
+                           f"from {len(problem.inputs)} input columns to "
+                           f"{len(problem.outputs)} output columns")
+    copy_ = copy.deepcopy(model).cpu()
+    probe = next((p for p in copy_.parameters() if p.is_floating_point()), None)
+    x = torch.zeros(2, len(problem.inputs), dtype=probe.dtype if probe is not None else None)
+    try:
+        y = copy_(x)
+    except Exception as exc:  # noqa: BLE001 - the user's module may raise anything
+        raise PinnkitError(f"model= raised {type(exc).__name__} on a batch of shape "
+                           f"{tuple(x.shape)} ({', '.join(problem.inputs)}): {exc}. Fix: a "
+                           f"module from (N, {len(problem.inputs)}) to "
+                           f"(N, {len(problem.outputs)})") from None
+    if not isinstance(y, torch.Tensor) or tuple(y.shape) != (2, len(problem.outputs)):
+        shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+        raise PinnkitError(f"model= maps (2, {len(problem.inputs)}) to {shape}; expected "
+                           f"(2, {len(problem.outputs)}) for outputs "
+                           f"{', '.join(problem.outputs)}")
+    return copy_
+
+
+def preflight(problem: CompiledProblem, cfg: Config,
+              model: torch.nn.Module | None = None) -> Report:
     """The checks at the start of training: warn for each warning, raise CheckError (exit
     2) on an error."""
-    report = check_problem(problem, cfg)
+    report = check_problem(problem, cfg, model)
     for finding in report.of_level("warning"):
         warnings.warn(CheckWarning(finding.render(level=False)), stacklevel=3)
     report.raise_for_errors()

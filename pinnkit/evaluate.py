@@ -26,6 +26,7 @@ from .errors import ConfigError, ExprError, PinnkitError
 from .problem import CompiledProblem, Problem
 from .training.checkpoint import load as load_checkpoint
 from .training.metrics import evaluation_points, predict, reference_errors
+from .training.state import check_model_class
 from .training.trainer import DTYPES, build_model
 
 GRID_POINTS = 40_000  # the fresh evaluation grid: 200 x 200 in 2-D (training monitors 128^2)
@@ -142,10 +143,13 @@ class TrainedModel:
 
 
 def load(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu",
-         problem: Problem | None = None) -> TrainedModel:
+         problem: Problem | None = None, model: torch.nn.Module | None = None
+         ) -> TrainedModel:
     """The trained model of a run folder. ``checkpoint``: ``last`` or ``best``.
 
-    A run trained from a Python ``Problem`` object needs it again: ``problem=Heat()``.
+    A run trained from a Python ``Problem`` whose class no file gives back needs it again
+    (``problem=Heat()``); a run trained with your own module needs a module of that class
+    (``model=Net()``), into which the weights are loaded.
     """
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.yaml"
@@ -157,7 +161,9 @@ def load(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu",
     compiled, cfg = _problem_of(cfg_path, problem)
     ckpt = load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt", device)
     state = ckpt["state"]
-    model = build_model(compiled, cfg).to(device=device, dtype=DTYPES[cfg.model.dtype])
+    model = (build_model(compiled, cfg) if model is None else model).to(
+        device=device, dtype=DTYPES[cfg.model.dtype])
+    check_model_class(state, model)
     try:
         model.load_state_dict(state["model"])
         # the checkpoint holds the raw, unconstrained numbers; residuals read their values

@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -210,3 +211,41 @@ def test_a_yaml_problem_class_recipe_sits_under_the_files_keys(tmp_path):
     problem, cfg = resolve(path)
     assert (cfg.model.width, cfg.model.depth) == (7, 2)
     assert [s.steps for s in cfg.training.stages] == [30, 10]
+
+
+def test_train_takes_any_torch_module(tmp_path, capsys):
+    """model=: the user's own module is checked, trained in place (autograd derivatives),
+    and needed again to load or resume the run; the CLI says so instead of misloading."""
+    from pinnkit.cli import main
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 16),
+                              torch.nn.Tanh(), torch.nn.Linear(16, 1))
+    before = [p.detach().clone() for p in net.parameters()]
+    run = pinnkit.train(RecipeHeat(), run_dir=tmp_path / "own", progress=False, model=net,
+                        overrides=["training.stages=[{optimizer: adam, lr: 0.01, steps: 60}, "
+                                   "{optimizer: lbfgs, steps: 40}]",
+                                   "logging.every=10"])
+    assert run.model is net and run.metrics["engine"] == "autograd"
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+    assert run.history[-1]["loss/total"] < 0.5 * run.history[0]["loss/total"]
+    with pytest.raises(pinnkit.PinnkitError, match="trained with a torch.nn.modules.container"
+                       ".Sequential, not a pinnkit.models.mlp.MLP"):
+        pinnkit.load(tmp_path / "own")
+    again = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(),
+                                torch.nn.Linear(16, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+    trained = pinnkit.load(tmp_path / "own", model=again)
+    x = np.array([[0.3, 0.7]])
+    assert trained.predict(x)[0, 0] == pytest.approx(float(net(torch.tensor(x).float())[0, 0]))
+    assert main(["train", str(tmp_path / "own"), "--resume"]) == 2
+    assert "pass the same module again" in capsys.readouterr().err
+
+    relu = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    with pytest.raises(pinnkit.PinnkitError, match="smoothness"):
+        pinnkit.train(RecipeHeat(), steps=2, run_dir=False, progress=False, model=relu)
+    with pytest.raises(pinnkit.PinnkitError, match=r"maps \(2, 2\) to \(2, 3\)"):
+        pinnkit.train(RecipeHeat(), steps=2, run_dir=False, progress=False,
+                      model=torch.nn.Linear(2, 3))
+    with pytest.raises(pinnkit.PinnkitError, match="model.transform is built into"):
+        pinnkit.train(RecipeHeat(), steps=2, run_dir=False, progress=False, model=net,
+                      overrides=["model.transform=t*net"])

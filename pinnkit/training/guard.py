@@ -22,7 +22,6 @@ from ..problem import CompiledProblem
 from .losses import PointSet, pointwise
 from .state import TrainState
 
-
 __all__ = ["NanGuard", "TrainingError"]
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..config import StageConfig
+from ..errors import PinnkitError
 from .losses import Collocation
 from .optimizers import OPTIMIZERS, make_scheduler
 
@@ -28,6 +29,24 @@ class Stateful(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> Any: ...
 
 STALL_RTOL = 1e-4  # a stage has stalled when its loss has not fallen by this fraction
+
+
+def model_class(model: torch.nn.Module) -> str:
+    """``module.Class`` of a network, stored in checkpoints: a run trained with the user's
+    own module cannot be resumed or loaded into pinnkit's MLP (or another module)."""
+    return f"{type(model).__module__}.{type(model).__qualname__}"
+
+
+def check_model_class(data: dict[str, Any], model: torch.nn.Module) -> None:
+    saved, now = data.get("model_class", "pinnkit.models.mlp.MLP"), model_class(model)
+    if saved == now:
+        return
+    if now == "pinnkit.models.mlp.MLP":
+        fix = ("pass the same module again: pinnkit.train(problem, model=..., resume=True) "
+               "or pinnkit.load(run, model=...); the CLI can only rebuild pinnkit's MLP")
+    else:
+        fix = "pass a module of the class the run was trained with"
+    raise PinnkitError(f"the checkpoint was trained with a {saved}, not a {now}. Fix: {fix}")
 
 
 @dataclass
@@ -110,6 +129,7 @@ class TrainState:
         """Plain data and tensors only, so checkpoints load with ``weights_only=True``."""
         return {
             "model": self.model.state_dict(),
+            "model_class": model_class(self.model),
             "params": self.params.state_dict(),
             "points": self.points.state_dict(),
             "optimizer": self.optimizer.state_dict() if self.optimizer else None,
@@ -125,6 +145,7 @@ class TrainState:
 
     def load_state_dict(self, data: dict[str, Any], stages: tuple[StageConfig, ...]) -> None:
         """Restore a checkpoint into this freshly built state (same problem and model)."""
+        check_model_class(data, self.model)
         saved = next((v for v in data["model"].values() if v.is_floating_point()), None)
         if saved is not None:  # a stage with its own dtype was running: train on in it
             self.set_precision(saved.dtype)

@@ -17,7 +17,6 @@ uninterrupted run bit for bit (tests/test_resume.py checks this in float64).
 from __future__ import annotations
 
 import copy
-
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,10 +100,13 @@ def validate_stages(problem: CompiledProblem, cfg: Config, model: torch.nn.Modul
 
 
 def new_state(problem: CompiledProblem, cfg: Config, device: torch.device,
-              dtype: torch.dtype, dist: Dist = SINGLE) -> TrainState:
-    """A fresh run's state: initialised network, first points, the configured weights."""
+              dtype: torch.dtype, dist: Dist = SINGLE,
+              model: torch.nn.Module | None = None) -> TrainState:
+    """A fresh run's state: initialised network (or the user's ``model``, trained in
+    place), first points, the configured weights."""
     validate_options(problem, cfg)  # technique keys, located in the YAML
-    model = build_model(problem, cfg).to(device=device, dtype=dtype)
+    model = (build_model(problem, cfg) if model is None else model).to(device=device,
+                                                                        dtype=dtype)
     validate_stages(problem, cfg, model, device)
     problem.parameters.to(device=device, dtype=dtype)  # learnable scalars of the residuals
     points = Collocation(problem, cfg.training.points, cfg.training.seed, device, dtype, dist)
@@ -171,8 +173,13 @@ class Closure:
 
 
 def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: bool = True,
-        *, resume: bool = False, stop_at: int | None = None, dist: Dist = SINGLE) -> Run:
+        *, resume: bool = False, stop_at: int | None = None, dist: Dist = SINGLE,
+        model: torch.nn.Module | None = None) -> Run:
     """Train ``problem`` as ``cfg`` says; write the run folder when ``run_dir`` is given.
+
+    ``model``: any ``torch.nn.Module`` from len(inputs) to len(outputs) columns, trained
+    in place instead of the configured MLP (``model.*`` keys other than ``dtype`` and
+    ``engine`` do not apply; its derivatives come from autograd).
 
     ``resume`` continues from ``run_dir/checkpoints/last.pt``. ``stop_at`` stops (with a
     checkpoint) at the first optimizer-step boundary at or after that global step, as a
@@ -181,7 +188,7 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
     """
     device = resolve_device(device_for(cfg.training.device, dist))
     dtype = DTYPES[cfg.model.dtype]
-    state = new_state(problem, cfg, device, dtype, dist)
+    state = new_state(problem, cfg, device, dtype, dist, model)
     engine = make_engine(cfg.model.engine, state.model)
     monitor = Monitor(problem, cfg)  # also checks logging.slice before any compute
     if resume:
