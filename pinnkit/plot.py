@@ -20,7 +20,7 @@ from .problem import Problem
 from .training.monitor import picture_grid
 from .training.snapshot import FieldSnapshot, snapshot
 
-EXTRA = 'pip install "pinnkit[plot]"'
+EXTRA = 'pip install "pinnkit[plot]" (in a checkout: pip install -e ".[plot]")'
 DPI = 100
 PANEL = (4.5, 4.0)  # inches: each panel is 450 x 400 pixels
 
