@@ -82,8 +82,9 @@ def resolve(target: str | Path | Problem, overrides: Sequence[str] = (),
         problem = target
         for key in PROBLEM_KEYS:
             if key in cfg.given:
-                raise ValueError(f"config key '{key}' belongs on the Problem when training a "
-                                 "Problem object")
+                raise PinnkitError(f"config key '{key}' belongs on the Problem when training "
+                                   f"a Problem object. Fix: set {type(target).__name__}.{key} "
+                                   "(a class attribute), or train a YAML file")
         _check_names(cfg)
         return compile_problem(problem, cfg), cfg
     cfg = load_config(target, overrides)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from pinnkit import Box, ConfigError, Problem
+from pinnkit import Box, ConfigError, PinnkitError, Problem
 from pinnkit.api import resolve
 from pinnkit.config import config_from_data, read_yaml
 from pinnkit.engines import make_engine
@@ -228,5 +228,5 @@ def test_python_config_keys_for_data_belong_on_the_problem() -> None:
         domain = Box(x=(0, 1))
         equations = {"pde": "u_xx"}
 
-    with pytest.raises(ValueError, match="config key 'data' belongs on the Problem"):
+    with pytest.raises(PinnkitError, match="config key 'data' belongs on the Problem"):
         resolve(P(), config={"data": {"obs": {"file": "x.csv"}}})
