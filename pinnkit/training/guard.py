@@ -1,11 +1,15 @@
 """The NaN/Inf guard: a non-finite loss or weight is a diagnosis and a rollback, not a dead run.
 
-After every finite step the guard keeps a copy of the model, the problem's parameters and
-the optimizer in memory (PINN networks are small: a copy costs far less than the step).
-When the loss, a gradient step or a weight turns non-finite, it reports which terms and
-how many points went bad and where, restores that copy, cuts the learning rate and lets
-training go on. After ``max_rollbacks`` it stops with a TrainingError (exit code 1); the
-checkpoints on disk were never written from a non-finite state.
+The guard keeps, in memory, the last state whose loss it saw finite (PINN networks are
+small: a copy costs far less than the step). Adam's closure measures the loss at the
+weights *before* its step, so for Adam that is the copy taken before the step; the
+second-order stages measure it after theirs, so for them it is the state after the step.
+When the loss, a gradient step or a weight turns non-finite, the guard restores that
+copy, reports which terms and how many points are non-finite *there* (or that the step
+from there diverged), and retries with the learning rate cut again: the cut compounds,
+x0.5, x0.25, ... until a retry succeeds. After ``max_rollbacks`` it stops with a
+TrainingError (exit code 1); the checkpoints on disk were never written from a
+non-finite state, and the message says whether any was written at all.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,47 +29,102 @@ from .state import TrainState
 
 __all__ = ["NanGuard", "TrainingError"]
 
+#: optimizers whose closure measures the loss before their step, not after it
+LOSS_BEFORE_STEP = (torch.optim.Adam,)
+
 
 class NanGuard:
     def __init__(self, max_rollbacks: int = 5, lr_factor: float = 0.5,
-                 say: Callable[[str], None] = print) -> None:
+                 say: Callable[[str], None] = print,
+                 saved: Callable[[], str] | None = None) -> None:
         self.max_rollbacks, self.lr_factor, self.say = max_rollbacks, lr_factor, say
+        self.saved = saved or (lambda: "")  # what the run folder holds, for the last message
         self.rollbacks = 0
         self.good: dict[str, Any] | None = None
+        self.pending: dict[str, Any] | None = None  # Adam: the state before the step
 
-    def keep(self, state: TrainState) -> None:
-        """Remember ``state`` as the last good one."""
-        self.good = copy.deepcopy({
+    @staticmethod
+    def _copy(state: TrainState) -> dict[str, Any]:
+        return copy.deepcopy({
             "model": state.model.state_dict(), "params": state.params.state_dict(),
             "optimizer": state.optimizer.state_dict() if state.optimizer else None,
+            "scheduler": state.scheduler.state_dict() if state.scheduler else None,
             "step": state.step, "stage_step": state.stage_step,
         })
+
+    def start(self, state: TrainState) -> None:
+        """A stage starts from ``state``: the fallback until a step has been seen finite."""
+        self.good, self.pending = self._copy(state), None
+
+    def before_step(self, state: TrainState) -> None:
+        """The state the next step starts from, where its loss is measured before it."""
+        self.pending = self._copy(state) if isinstance(state.optimizer, LOSS_BEFORE_STEP) \
+            else None
+
+    def keep(self, state: TrainState) -> None:
+        """The step just taken was healthy: remember the last state seen with a finite loss."""
+        self.good = self.pending if self.pending is not None else self._copy(state)
+        self.pending = None
 
     def healthy(self, state: TrainState, loss: float) -> bool:
         return math.isfinite(loss) and all(bool(torch.isfinite(p).all())
                                            for p in state.trainable())
 
-    def recover(self, state: TrainState, terms: dict[str, float], diagnosis: str) -> None:
-        """Roll back to the last good state with a smaller learning rate, or stop."""
+    def recover(self, state: TrainState, terms: dict[str, float],
+                diagnosis: Callable[[], str] | str = "") -> None:
+        """Roll back to the last good state with a learning rate cut once more, or stop.
+
+        ``diagnosis`` is called after the rollback: it looks at the good weights."""
         bad = [k for k, v in terms.items() if not math.isfinite(v)] or ["the weights"]
-        what = f"step {state.step}: non-finite {', '.join(bad)}{diagnosis}"
-        if self.good is None or self.rollbacks >= self.max_rollbacks:
-            raise TrainingError(f"{what}; stopped after {self.rollbacks} rollbacks. The "
-                                "checkpoints hold the last good state. Fix: lower the "
-                                "learning rate, check the residuals' scale, or use float64")
+        what = f"step {state.step}: non-finite {', '.join(bad)}"
+        if self.good is None:
+            raise TrainingError(f"{what}, before any finite step. {self._kept()}Fix: lower "
+                                "the learning rate, check the residuals' scale, or use float64")
+        lrs = [g.get("lr") for g in state.optimizer.param_groups] if state.optimizer else []
+        self._restore(state)
+        found = diagnosis() if callable(diagnosis) else diagnosis
+        where = found or (f"; every term is finite at the last good weights (step "
+                          f"{state.step}): the step from there diverged")
+        if self.rollbacks >= self.max_rollbacks:
+            raise TrainingError(f"{what}{where}; stopped after {self.rollbacks} rollbacks. "
+                                f"{self._kept()}Fix: lower the learning rate, check the "
+                                "residuals' scale, or use float64")
         self.rollbacks += 1
-        good = self.good
+        lr = math.nan
+        if state.optimizer is not None:
+            # compounding: the rate in use when this step failed, cut once more
+            for group, failed in zip(state.optimizer.param_groups, lrs, strict=False):
+                if "lr" in group and failed is not None:  # lm has none: its damping adapts
+                    group["lr"] = min(group["lr"], failed) * self.lr_factor
+            lr = state.optimizer.param_groups[0].get("lr", math.nan)
+        self.say(f"pinnkit: {what}{where}; rolled back to step {state.step} with lr {lr:.3g} "
+                 f"(rollback {self.rollbacks} of {self.max_rollbacks})")
+
+    def _restore(self, state: TrainState) -> None:
+        good = copy.deepcopy(self.good)  # the copy stays intact for a later rollback
         state.model.load_state_dict(good["model"])
         state.params.load_state_dict(good["params"])
         if state.optimizer is not None and good["optimizer"] is not None:
             state.optimizer.load_state_dict(good["optimizer"])
-            for group in state.optimizer.param_groups:
-                if "lr" in group:  # lm has none: its damping adapts by itself
-                    group["lr"] *= self.lr_factor
+        if state.scheduler is not None and good["scheduler"] is not None:
+            state.scheduler.load_state_dict(good["scheduler"])
         state.step, state.stage_step = good["step"], good["stage_step"]
-        lr = state.optimizer.param_groups[0].get("lr", math.nan) if state.optimizer else math.nan
-        self.say(f"pinnkit: {what}; rolled back to step {state.step} with lr {lr:.3g} "
-                 f"(rollback {self.rollbacks} of {self.max_rollbacks})")
+        self.pending = None
+
+    def _kept(self) -> str:
+        note = self.saved()
+        return f"{note}. " if note else ""
+
+
+def saved_note(run_dir: Path | None) -> str:
+    """What a stopped run leaves: the checkpoints (never non-finite), or that there are none."""
+    if run_dir is None:
+        return "Nothing was saved (no run folder)"
+    written = [n for n in ("last.pt", "best.pt") if (run_dir / "checkpoints" / n).is_file()]
+    if not written:
+        return f"No checkpoint was written to {run_dir} before this, so no state is kept"
+    return (f"{run_dir}/checkpoints ({', '.join(written)}) holds the last good state that was "
+            "saved")
 
 
 def diagnose(model: torch.nn.Module, engine: Any, problem: CompiledProblem,

@@ -35,7 +35,7 @@ from .architecture import output_transform, periodic_columns
 from .distributed import SINGLE, Dist, all_reduce_mean, average, average_gradients, device_for
 from .flat import FlatOptimizer
 from .gauss_newton import NormalEquations
-from .guard import NanGuard, diagnose
+from .guard import NanGuard, diagnose, saved_note
 from .losses import Collocation, compiled_losses, term_losses
 from .monitor import Monitor, console_extra
 from .optimizers import check_stages, patience, run_steps, stage_dtypes
@@ -210,7 +210,8 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
                         "(raise a stage's steps or add a stage to train on)")
     stopped = False
     best_model: torch.nn.Module | None = None
-    guard = NanGuard(say=console.message)
+    guard = NanGuard(say=console.message,
+                     saved=lambda: saved_note(run_dir if dist.main else None))
     monitor.start(state.step)
     with StopRequest(stop_at, lambda: console.message(
             "pinnkit: stopping after this step (Ctrl-C again aborts)")) as stop:
@@ -221,7 +222,7 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
                     state.set_precision(DTYPES[precisions[index]])
                     state.enter_stage(index, stage)
                 techniques.start_stage(stage)
-                guard.keep(state)
+                guard.start(state)
                 console.stage(f"stage {index + 1}/{len(stages)} {stage.optimizer}",
                               stage.steps, state.stage_step)
                 converged, wait = False, patience(stage)
@@ -229,6 +230,7 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
                     resample_if_due(state, cfg.training.points, stage, techniques)
                     if stage.optimizer == "adam":
                         techniques.before_step(state.step)
+                    guard.before_step(state)
                     taken = run_steps(state.optimizer, closure, step_limit(state, stage))
                     if state.scheduler is not None:
                         state.scheduler.step()
@@ -240,8 +242,8 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
                     prev = state.step
                     state.advance(taken)
                     if not guard.healthy(state, closure.total):
-                        guard.recover(state, closure.terms, diagnose(
-                            state.model, engine, problem, state.points.sets))
+                        guard.recover(state, closure.terms, lambda: diagnose(  # at the
+                            state.model, engine, problem, state.points.sets))  # good weights
                         continue
                     guard.keep(state)
                     if wait and not ended:
