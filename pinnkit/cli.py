@@ -163,13 +163,17 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .evaluate import load, read_points, split_names, write_table
+    from .evaluate import check_out, load, read_points, split_names, write_table
 
+    if args.points is None and (args.fields or args.out):
+        raise PinnkitError("--fields and --out need --points FILE.csv|npz. Fix: add "
+                           "--points, or leave them out to see the errors on a grid")
+    if args.grid < 1:
+        raise PinnkitError(f"--grid {args.grid}: expected a positive number of points. Fix: "
+                           "leave --grid out (40000 points) or give e.g. --grid 10000")
+    check_out(args.out)  # before any work: a missing folder is found now, not at the end
     trained = load(args.run, args.checkpoint)
     if args.points is None:
-        if args.fields or args.out:
-            raise PinnkitError("--fields and --out need --points FILE.csv|npz. Fix: add "
-                               "--points, or leave them out to see the errors on a grid")
         n, errors = trained.grid_errors(args.grid)
         print(f"{args.run} ({args.checkpoint}.pt, step {trained.step}) on {n} grid points:")
         print(f"{'field':<10}{'rel L2':>12}{'max abs':>12}")
@@ -177,6 +181,9 @@ def _eval(args: argparse.Namespace) -> int:
             print(f"{f:<10}{errors['l2_relative'][f]:>12.3e}{errors['max_abs'][f]:>12.3e}")
         return 0
     x = read_points(args.points, trained.inputs)
+    outside = trained.outside(x)
+    if outside:
+        warnings.warn(f"--points: {outside}", stacklevel=1)
     names = split_names(args.fields) if args.fields else list(trained.outputs)
     values = trained.derivatives(x, names)
     columns = {n: x[:, i] for i, n in enumerate(trained.inputs)} | values

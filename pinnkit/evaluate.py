@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import warnings
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,8 +140,26 @@ class TrainedModel:
                                "nothing to compare on a grid. Fix: add exact: to the config, or "
                                "evaluate fields with --points FILE --fields "
                                f"{','.join(self.outputs)}")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError("--grid", f"found {n!r}", "a positive number of points",
+                              f"use e.g. --grid {GRID_POINTS}")
         x = evaluation_points(self.problem.shape, n, seed=54321)
         return len(x), reference_errors(self.model, self.problem, x)
+
+    def outside(self, points: np.ndarray) -> str | None:
+        """'3 of 10 points lie outside the domain Box(...)', or None when all lie inside
+        (within the domain's tolerance; a non-finite point counts as outside)."""
+        x = np.asarray(points, dtype=np.float64)
+        shape = self.problem.shape
+        finite = np.isfinite(x).all(axis=1)
+        inside = np.zeros(len(x), dtype=bool)
+        if finite.any():
+            inside[finite] = shape.contains(x[finite], shape.tolerance())
+        n = int((~inside).sum())
+        if not n:
+            return None
+        return (f"{n} of {len(x)} point{'s' if len(x) > 1 else ''} lie outside the domain "
+                f"{shape!r}: the network was not trained there")
 
 
 def load(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu",
@@ -176,9 +196,27 @@ def load(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu",
     model.eval()
     compiled.parameters.to(device=device)
     params = compiled.parameters.floats()
-    metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    metrics = read_metrics(run_dir / "metrics.json")
     return TrainedModel(model, compiled, cfg, run_dir, int(state["step"]), params, metrics)
+
+
+def read_metrics(path: Path) -> dict[str, Any]:
+    """metrics.json as a dict; {} when absent, and a warning (not a failure) when damaged:
+    the network is in the checkpoint, the metrics are only a summary of the run."""
+    if not path.is_file():
+        return {}
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+        why = None if isinstance(metrics, dict) else \
+            f"a JSON {type(metrics).__name__}, not an object"
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        why = f"not JSON: {str(exc)[:80]}"
+    if why is not None:
+        warnings.warn(f"{path} is damaged ({why}); going on without it", stacklevel=3)
+        return {}
+    return metrics
 
 
 def _problem_of(cfg_path: Path, problem: Problem | None) -> tuple[CompiledProblem, Config]:
@@ -208,24 +246,52 @@ def read_points(path: str | Path, inputs: Sequence[str]) -> np.ndarray:
         raise ConfigError("--points", f"file '{path}' does not exist", "a .csv or .npz file",
                           "check the path")
     if path.suffix == ".npz":
-        with np.load(path) as data:
-            if all(n in data for n in inputs):
-                return np.stack([np.asarray(data[n], np.float64).reshape(-1) for n in inputs], 1)
-            arrays = [data[k] for k in data.files if data[k].ndim == 2]
-            if len(arrays) == 1 and arrays[0].shape[1] == len(inputs):
-                return np.asarray(arrays[0], dtype=np.float64)
-            raise ConfigError("--points", f"{path} holds {', '.join(data.files) or 'nothing'}",
-                              f"arrays named {', '.join(inputs)}, or one (N, {len(inputs)}) "
-                              "array", f"save it as np.savez(file, {inputs[0]}=...)")
+        return _read_npz(path, inputs)
     if path.suffix != ".csv":
         raise ConfigError("--points", f"'{path.name}' is neither .csv nor .npz",
                           "a .csv or .npz file", "convert the points to one of them")
     return _read_csv(path, inputs)
 
 
+def _read_npz(path: Path, inputs: Sequence[str]) -> np.ndarray:
+    """The points of an .npz archive; anything else (random bytes, a pickle, a lone .npy,
+    object arrays) is one line, never numpy's advice to allow pickles."""
+    expected = f"arrays named {', '.join(inputs)}, or one (N, {len(inputs)}) array"
+    fix = f"save it with np.savez(file, {inputs[0]}=...)"
+    if not zipfile.is_zipfile(path):
+        raise ConfigError("--points", f"{path} is not a NumPy .npz archive (not a zip file)",
+                          expected, fix)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: np.asarray(data[k]) for k in data.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        why = "it holds Python objects" if "pickle" in str(exc) else "it is damaged"
+        raise ConfigError("--points", f"cannot read {path}: {why}", expected, fix) from None
+    try:
+        if all(n in arrays for n in inputs):
+            return np.stack([arrays[n].astype(np.float64).reshape(-1) for n in inputs], 1)
+        two_d = [a for a in arrays.values() if a.ndim == 2]
+        if len(two_d) == 1 and two_d[0].shape[1] == len(inputs):
+            return two_d[0].astype(np.float64)
+    except (ValueError, TypeError):  # text or ragged arrays
+        raise ConfigError("--points", f"{path} holds arrays that are not numbers",
+                          expected, fix) from None
+    raise ConfigError("--points", f"{path} holds {', '.join(arrays) or 'nothing'}",
+                      expected, fix)
+
+
 def _read_csv(path: Path, inputs: Sequence[str]) -> np.ndarray:
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = [r for r in csv.reader(f) if r]
+    try:  # utf-8-sig: a byte-order mark (as Excel writes) is not part of the first name
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            rows = [r for r in csv.reader(f) if r]
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise ConfigError("--points", f"line {line} of {path} is not UTF-8 text (byte "
+                          f"0x{exc.object[exc.start]:02x})", "a UTF-8 CSV file",
+                          "save the file as UTF-8") from None
+    except (OSError, csv.Error) as exc:
+        raise ConfigError("--points", f"cannot read {path}: {exc}", "a UTF-8 CSV file",
+                          "check the file") from None
     header = [h.strip() for h in rows[0]] if rows else []
     missing = [n for n in inputs if n not in header]
     if missing:
@@ -244,14 +310,39 @@ def _read_csv(path: Path, inputs: Sequence[str]) -> np.ndarray:
     return out
 
 
+def check_out(out: str | Path | None) -> None:
+    """``--out`` before any work: a .csv or .npz name in a folder that exists."""
+    if out is None:
+        return
+    path = Path(out)
+    if path.suffix not in (".csv", ".npz"):
+        raise ConfigError("--out", f"'{out}' is neither .csv nor .npz", "a .csv or .npz name",
+                          "use e.g. --out values.csv")
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ConfigError("--out", f"the folder '{folder}' {what}",
+                          "a file in an existing folder", f"create it first (mkdir -p {folder})"
+                          " or write elsewhere")
+    if path.is_dir():
+        raise ConfigError("--out", f"'{out}' is a folder", "a file name",
+                          f"name a file inside it, e.g. {path / 'values.csv'}")
+
+
 def write_table(columns: Mapping[str, np.ndarray], out: str | Path | None) -> str | None:
     """Columns to ``out`` (.csv or .npz); to a returned CSV string when ``out`` is None."""
+    check_out(out)
+    try:
+        return _write_table(columns, out)
+    except OSError as exc:
+        raise PinnkitError(f"--out: cannot write {out}: {exc.strerror or exc}. Fix: write to "
+                           "a folder you can write to, with space left") from None
+
+
+def _write_table(columns: Mapping[str, np.ndarray], out: str | Path | None) -> str | None:
     if out is not None and Path(out).suffix == ".npz":
         np.savez(out, **{k: np.asarray(v) for k, v in columns.items()})
         return None
-    if out is not None and Path(out).suffix != ".csv":
-        raise ConfigError("--out", f"'{out}' is neither .csv nor .npz", "a .csv or .npz name",
-                          "use e.g. --out values.csv")
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(list(columns))

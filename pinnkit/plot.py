@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -100,12 +101,31 @@ def field_figure(figure_cls: Any, snap: FieldSnapshot, name: str, path: Path) ->
 
 
 def read_history(path: Path) -> list[dict[str, float]]:
-    """history.csv as records; empty cells (a term logged later) become NaN."""
+    """history.csv as records; empty cells (a term logged later) become NaN. A damaged
+    file or row is a warning, and the rows that can be read are drawn."""
     if not path.is_file():
         return []
-    with path.open(newline="", encoding="utf-8") as f:
-        return [{k: float(v) if v != "" else math.nan for k, v in row.items()}
-                for row in csv.DictReader(f)]
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, ValueError, csv.Error) as exc:  # ValueError: UnicodeDecodeError
+        warnings.warn(f"{path} is damaged ({type(exc).__name__}); no loss.png", stacklevel=2)
+        return []
+    records, bad = [], []
+    for line, row in enumerate(rows, start=2):
+        try:
+            record = {k: float(v) if v != "" else math.nan for k, v in row.items()}
+            if None in record or not math.isfinite(record["step"]):
+                raise ValueError
+        except (ValueError, TypeError, KeyError):  # text, a short or long row, no step
+            bad.append(line)
+            continue
+        records.append(record)
+    if bad:
+        warnings.warn(f"{path} is damaged: {len(bad)} of {len(rows)} rows cannot be read "
+                      f"(first at line {bad[0]}); drawing the other {len(records)}",
+                      stacklevel=2)
+    return records
 
 
 def history_figure(figure_cls: Any, history: list[dict[str, float]], path: Path) -> Path:
