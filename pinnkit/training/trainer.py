@@ -27,7 +27,7 @@ import torch
 from ..config import Config, PointsConfig, StageConfig, located
 from ..engines import make_engine
 from ..engines.compile import CompileInfo
-from ..errors import ConfigError, PinnkitError
+from ..errors import ConfigError, line_of
 from ..log import Progress
 from ..models.mlp import MLP
 from ..problem import CompiledProblem
@@ -62,12 +62,27 @@ class Run:
     best_model: torch.nn.Module | None = None
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, line: int | None = None) -> torch.device:
+    """The torch device for ``training.device``; one that this machine lacks (CUDA, a GPU
+    index past the last, Apple's mps) is a config error here, not a crash at the first
+    tensor moved there."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise PinnkitError(f"training.device is '{name}' but CUDA is not available here. "
-                           "Fix: use device: auto or cpu")
+    missing = None
+    if name.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(name.partition(":")[2] or 0)
+        if not count:
+            missing = "CUDA is not available here"
+        elif index >= count:
+            missing = f"this machine has {count} CUDA device{'s' if count > 1 else ''} " \
+                f"(cuda:0 to cuda:{count - 1})"
+    elif name == "mps" and not torch.backends.mps.is_available():
+        missing = "Apple's mps backend is not available here"
+    if missing:
+        raise ConfigError("training.device", f"'{name}', but {missing}",
+                          "a device this machine has", "use device: auto (cuda when "
+                          "available, else cpu) or cpu", line)
     return torch.device(name)
 
 
@@ -186,7 +201,8 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
     Ctrl-C does; the run can then be resumed. Under torchrun (``dist``), each rank trains
     on its share of the points and only rank 0 writes the run folder and prints.
     """
-    device = resolve_device(device_for(cfg.training.device, dist))
+    device = resolve_device(device_for(cfg.training.device, dist),
+                            line_of(cfg.lines, "training.device"))
     dtype = DTYPES[cfg.model.dtype]
     state = new_state(problem, cfg, device, dtype, dist, model)
     engine = make_engine(cfg.model.engine, state.model)
