@@ -30,6 +30,7 @@ from .training.checkpoint import load as load_checkpoint
 from .training.metrics import evaluation_points, predict, reference_errors
 from .training.state import check_model_class
 from .training.trainer import DTYPES, build_model
+from .usercode import calling_user, user_files
 
 GRID_POINTS = 40_000  # the fresh evaluation grid: 200 x 200 in 2-D (training monitors 128^2)
 BATCH = 16_384  # points per derivative evaluation, to bound memory
@@ -106,9 +107,10 @@ class TrainedModel:
             # gradient of the domain's signed distance stands in for it
             boundary = any(t.selector is not None for t in wanted)
             env = self.problem.env(x, table, self._normals(x) if boundary else None)
-            for t in wanted:
-                r = torch.as_tensor(t.residual(env), dtype=x.dtype, device=x.device)
-                values[t.name] = r.expand(len(x)) if r.ndim == 0 else r
+            with calling_user(files=user_files(self.problem.problem)):  # a raising method
+                for t in wanted:
+                    r = torch.as_tensor(t.residual(env), dtype=x.dtype, device=x.device)
+                    values[t.name] = r.expand(len(x)) if r.ndim == 0 else r
         return {n: values[n] for n in names}
 
     def _normals(self, x: torch.Tensor) -> torch.Tensor:

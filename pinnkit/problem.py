@@ -37,6 +37,7 @@ from .geometry import (
     shape_from_config,
 )
 from .parameters import Parameters, parameter_spec, parameters_from
+from .usercode import calling_user, shown_path
 
 Env = Mapping[Any, Any]
 #: config keys that describe the problem itself (a Problem object brings its own)
@@ -317,12 +318,13 @@ def _residual(value: Any, key: str, ns: Namespace, problem: Problem, cfg: Config
         fn = value.__get__(problem) if hasattr(value, "__get__") and not inspect.ismethod(value) \
             else value
         recorder = _Recorder(ns, {**problem.constants, **_bound(problem).values()})
-        try:
-            fn(Fields(recorder, ns))
-        except AttributeError as exc:
-            raise ConfigError(key, f"the method reads an unknown name: {exc}", "", "use "
-                              "d.<field or derivative>, d.<input> and self.<constant>",
-                              _cfg_line(cfg, key)) from None
+        with calling_user(f"the residual {key}"):  # on a batch of ones
+            try:
+                fn(Fields(recorder, ns))
+            except AttributeError as exc:
+                raise ConfigError(key, f"the method reads an unknown name: {exc}", "", "use "
+                                  "d.<field or derivative>, d.<input> and self.<constant>",
+                                  _cfg_line(cfg, key)) from None
         return (lambda env: fn(Fields(env, ns))), frozenset(recorder.seen), \
             getattr(value, "__name__", "method"), None
     if not isinstance(value, str) or isinstance(value, bool):
@@ -572,6 +574,51 @@ def _check_weight(weight: float, key: str, cfg: Config | None) -> None:
                           "use a positive weight (0 switches the term off)", _cfg_line(cfg, key))
 
 
+def _reference_columns(out: Any, x: torch.Tensor, outputs: tuple[str, ...], method: Any
+                       ) -> torch.Tensor:
+    """What an ``exact()`` method returned, as (N, len(outputs)): one value per point (or a
+    constant) per output, as a tensor (N, outputs), a sequence or a mapping of columns."""
+    n = x.shape[0]
+
+    def wrong(found: str) -> PinnkitError:
+        try:
+            where = f"{shown_path(inspect.getsourcefile(method) or '?')}, line "\
+                f"{inspect.getsourcelines(method)[1]}"
+        except (OSError, TypeError):
+            where = getattr(method, "__qualname__", "exact")
+        return PinnkitError(f"{where}: exact() returned {found} for {n} points; expected "
+                            f"{len(outputs)} column{'s' if len(outputs) > 1 else ''} of {n} "
+                            f"values ({', '.join(outputs)}). Fix: return a tensor of shape "
+                            f"({n},)" + (f" or ({n}, {len(outputs)}), or a tuple of "
+                                         f"{len(outputs)} such tensors"
+                                         if len(outputs) > 1 else ""))
+
+    if isinstance(out, Mapping):
+        missing = [f for f in outputs if f not in out]
+        if missing:
+            raise wrong(f"a mapping without '{missing[0]}'")
+        out = [out[f] for f in outputs]
+    if isinstance(out, np.ndarray):
+        out = torch.as_tensor(out)
+    if torch.is_tensor(out) and out.ndim == 2 and out.shape == (n, len(outputs)):
+        out = list(out.unbind(1))
+    cols = list(out) if isinstance(out, (tuple, list)) else [out]
+    if len(cols) != len(outputs):
+        shape = f"shape {tuple(out.shape)}" if torch.is_tensor(out) else f"{len(cols)} columns"
+        raise wrong(shape)
+    tensors = []
+    for c in cols:
+        try:
+            t = torch.as_tensor(np.asarray(c) if not torch.is_tensor(c) else c,
+                                dtype=x.dtype, device=x.device)
+        except (TypeError, ValueError, RuntimeError):
+            raise wrong(f"a {type(c).__name__}") from None
+        if t.numel() not in (1, n):
+            raise wrong(f"a column of shape {tuple(t.shape)}")
+        tensors.append(t.reshape(-1).expand(n))
+    return torch.stack(tensors, 1)
+
+
 def _compile_exact(problem: Problem, inputs: tuple[str, ...], outputs: tuple[str, ...],
                    constants: dict[str, float], cfg: Config | None
                    ) -> Callable[[torch.Tensor], torch.Tensor] | None:
@@ -581,13 +628,9 @@ def _compile_exact(problem: Problem, inputs: tuple[str, ...], outputs: tuple[str
         return None
     if callable(spec):
         def from_method(x: torch.Tensor) -> torch.Tensor:
-            out = spec(*[x[:, i] for i in range(len(inputs))])
-            if isinstance(out, Mapping):
-                out = [out[f] for f in outputs]
-            cols = list(out) if isinstance(out, (tuple, list)) else [out]
-            cols = [torch.as_tensor(np.asarray(c) if not torch.is_tensor(c) else c,
-                                    dtype=x.dtype, device=x.device).reshape(-1) for c in cols]
-            return torch.stack([c.expand(x.shape[0]) if c.numel() == 1 else c for c in cols], 1)
+            with calling_user("exact()"):
+                out = spec(*[x[:, i] for i in range(len(inputs))])
+            return _reference_columns(out, x, outputs, spec)
 
         return from_method
     exprs = spec if isinstance(spec, Mapping) else {outputs[0]: spec}

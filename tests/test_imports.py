@@ -8,7 +8,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "pinnkit"
 LAYERS = [
-    {"errors"},
+    {"errors", "usercode"},  # usercode: errors raised in the user's own code
     {"expr", "models", "reference"},
     {"engines", "geometry"},
     {"config"},

@@ -16,6 +16,7 @@ import torch
 from ..config import Config
 from ..errors import ConfigError, PinnkitError, did_you_mean, line_of, one_of
 from ..problem import CompiledProblem
+from ..usercode import calling_user, user_files
 from .boundedness import check_bounded, check_probe
 from .findings import Context, Finding, Losses, Report
 from .scaling import (
@@ -95,6 +96,7 @@ def run_checks(problem: CompiledProblem, cfg: Config | None, model: torch.nn.Mod
     cfg = cfg if cfg is not None else Config()
     levels = check_levels(cfg)
     ctx = Context(problem, cfg, model, losses, cfg.training.seed)
+    files = user_files(problem.problem)
     n = len(problem.terms)
     report = Report(cfg.source, summary_extra=f"{n} term{'' if n == 1 else 's'}: " + ", ".join(
         f"{t.name} (order {t.order})" for t in problem.terms))
@@ -103,7 +105,9 @@ def run_checks(problem: CompiledProblem, cfg: Config | None, model: torch.nn.Mod
         if levels.get(name) == "off" or numeric_skipped:
             continue
         report.checks.append(name)
-        report.findings += [_relevel(f, levels.get(name)) for f in check(ctx)]
+        with calling_user(files=files):  # a residual or exact() of the user's raised
+            found = check(ctx)
+        report.findings += [_relevel(f, levels.get(name)) for f in found]
         if name == "domain" and not report.ok:
             break  # every later check samples the domain
     return report

@@ -31,6 +31,7 @@ from ..errors import ConfigError, line_of
 from ..log import Progress
 from ..models.mlp import MLP
 from ..problem import CompiledProblem
+from ..usercode import calling_user, user_files
 from .architecture import output_transform, periodic_columns
 from .distributed import SINGLE, Dist, all_reduce_mean, average, average_gradients, device_for
 from .flat import FlatOptimizer
@@ -201,6 +202,14 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
     Ctrl-C does; the run can then be resumed. Under torchrun (``dist``), each rank trains
     on its share of the points and only rank 0 writes the run folder and prints.
     """
+    # a Problem method of the user's (residual, exact) that raises, at any step: their
+    # error, exit 2, not a traceback; the checkpoints written so far stay as they are
+    with calling_user(files=user_files(problem.problem, model)):
+        return _fit(problem, cfg, run_dir, progress, resume, stop_at, dist, model)
+
+
+def _fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: bool,
+         resume: bool, stop_at: int | None, dist: Dist, model: torch.nn.Module | None) -> Run:
     device = resolve_device(device_for(cfg.training.device, dist),
                             line_of(cfg.lines, "training.device"))
     dtype = DTYPES[cfg.model.dtype]
