@@ -20,6 +20,7 @@ from ..problem import CompiledProblem
 from .adaptive import AdaptiveSampler, check_adaptive
 from .causal import CausalWeights, time_column
 from .losses import Reduce, term_losses
+from .optimizers import DEFAULT_LR
 from .state import TrainState
 from .weights import Balancer
 
@@ -42,12 +43,25 @@ def _validate(problem: CompiledProblem, cfg: Config) -> None:
                               "on interior points to weight", "equations: {...}",
                               "remove training.causal")
     check_adaptive(cfg)
+    balance = cfg.training.balance
+    if balance is not None and not 0 <= balance.momentum < 1:
+        # at 1 the weights never move; above, they grow with alternating sign, and a
+        # negative weight makes training maximise its residual
+        raise ConfigError("training.balance.momentum", f"found {balance.momentum:g}",
+                          "a number in [0, 1): the share of the old weight kept at each update",
+                          "use 0.9 (the default), or 0 to take each measured weight as it is")
     for i, stage in enumerate(cfg.training.stages):
         if stage.schedule == "cosine" and stage.optimizer != "adam":
             key = f"training.stages.{i}.schedule"
             raise ConfigError(key, f"cosine on an {stage.optimizer} stage",
                               "schedule: cosine on adam stages only (L-BFGS sets its own "
                               "step length by line search)", "remove schedule from this stage")
+        lr = stage.lr if stage.lr is not None else DEFAULT_LR[stage.optimizer]
+        if stage.schedule == "cosine" and stage.lr_min > lr:
+            raise ConfigError(f"training.stages.{i}.lr_min", f"found {stage.lr_min:g}, above "
+                              f"the stage's lr {lr:g} (the rate would rise over the stage)",
+                              "lr_min <= lr: cosine lowers the rate from lr to lr_min",
+                              f"use e.g. lr_min: {lr / 100:g}, or swap lr and lr_min")
 
 
 class Techniques:
