@@ -128,6 +128,13 @@ def read_history(path: Path) -> list[dict[str, float]]:
     return records
 
 
+def stage_boundaries(history: list[dict[str, float]]) -> list[float]:
+    """The step where each stage ended: the last step logged in it (a stage logs its
+    final step), not the first step logged in the next one (up to logging.every later)."""
+    return [prev["step"] for r, prev in zip(history[1:], history, strict=False)
+            if r.get("stage", 1) != prev.get("stage", 1)]
+
+
 def history_figure(figure_cls: Any, history: list[dict[str, float]], path: Path) -> Path:
     """Loss terms and total over steps; relative L2 errors beside them when known."""
     steps = np.array([r["step"] for r in history])
@@ -137,10 +144,8 @@ def history_figure(figure_cls: Any, history: list[dict[str, float]], path: Path)
         values = np.array([r.get(key, math.nan) for r in history])
         axs[0].semilogy(steps, values, lw=2.5 if key == "loss/total" else 1.2,
                         label=key.split("/", 1)[1])
-    changes = [r["step"] for r, prev in zip(history[1:], history, strict=False)
-               if r.get("stage", 1) != prev.get("stage", 1)]  # first step logged in a new stage
     for ax in axs:
-        for step in changes:
+        for step in stage_boundaries(history):
             ax.axvline(step, color="grey", ls=":", lw=1)
     axs[0].set(title="loss", xlabel="step")
     axs[0].legend()

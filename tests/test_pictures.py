@@ -165,3 +165,11 @@ def test_console_shows_learnable_parameters():
 
     assert console_extra({"l2/u": 1e-3, "param/alpha": 0.49, "loss/heat": 2.0}) == \
         {"l2 u": 1e-3, "alpha": 0.49}
+
+
+def test_loss_plot_marks_a_stage_where_it_ended():
+    from pinnkit.plot import stage_boundaries
+
+    history = [{"step": s, "stage": 1} for s in (100, 200, 250)] + \
+        [{"step": s, "stage": 2} for s in (300, 400)] + [{"step": 450, "stage": 3}]
+    assert stage_boundaries(history) == [250, 400]
