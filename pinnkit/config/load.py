@@ -72,9 +72,12 @@ def _check_flow_depth(text: str, source: str | None, key: str = "") -> None:
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses block nesting deeper than MAX_DEPTH.
+    """SafeLoader that refuses block nesting deeper than MAX_DEPTH, and reads ``1e3`` as a
+    number.
 
     PyYAML composes nodes recursively, so deep enough nesting would overflow the stack.
+    YAML 1.1 (PyYAML's dialect) wants a dot in a float, so ``[0, 1e3]`` was two values of
+    which one is text; YAML 1.2 and every person read it as a thousand.
     """
 
     def __init__(self, text: str, source: str) -> None:
@@ -90,6 +93,12 @@ class _Loader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self.depth -= step
+
+
+# YAML 1.2's floats without a dot (1e3, -2E-5, 1_000e2 is not one); those with one are
+# YAML 1.1's already. The resolver runs only for plain scalars: '1e3' in quotes stays text.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$"), list("-+0123456789"))
 
 
 def _convert(node: yaml.Node, path: str, lines: Lines, loader: yaml.SafeLoader, source: str,
@@ -183,23 +192,44 @@ def _decode(raw: bytes, source: str) -> str:
 
 
 def apply_overrides(data: dict[str, Any], lines: Lines, overrides: Sequence[str]) -> None:
-    """Apply ``a.b.0.c=value`` strings in place; the value is read as YAML."""
+    """Apply ``a.b.0.c=value`` strings in place; the value is read as YAML, by the loader
+    that reads files (keys as text, the depth and alias limits)."""
     for item in overrides:
         if "=" not in item or not item.split("=", 1)[0].strip():
             raise ConfigError(item, "--set needs KEY=VALUE", "e.g. --set model.width=32",
                               "write --set key.path=value", line=0)
         path, raw = item.split("=", 1)
         keys = path.strip().split(".")
-        try:
-            _check_flow_depth(raw, None, path)
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw  # not YAML: keep the text, the schema says whether text fits
+        value = read_value(raw, path.strip())
         _set_path(data, keys, value, path)
         path = path.strip()
         for stale in [k for k in lines if k.startswith(path + ".")]:
             del lines[stale]  # the file's keys below it are gone: line_of finds the 0 above
         lines[path] = 0  # 0 marks a value that came from the command line
+
+
+def read_value(raw: str, path: str) -> Any:
+    """A ``--set`` value as YAML; text that is not YAML stays text (the schema says whether
+    text fits). A value past the limits is refused under the key it was set for."""
+    if not raw.strip():
+        return ""
+    _check_flow_depth(raw, None, path)
+    try:
+        loader = _Loader(raw, "--set")
+        try:
+            node = loader.get_single_node()
+            return _convert(node, "", {}, loader, "--set", [MAX_NODES]) \
+                if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.YAMLError:
+        return raw
+    except ConfigError as exc:  # nested too deep or an alias bomb
+        key = f"{path}.{exc.key}" if exc.key else path
+        raise ConfigError(key, exc.found, exc.expected, exc.fix, 0) from None
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(path, f"cannot be read as YAML ({exc.__class__.__name__})",
+                          "a YAML value", "quote the value, or simplify it", 0) from None
 
 
 def _set_path(data: Any, keys: list[str], value: Any, path: str) -> None:
