@@ -12,6 +12,7 @@ import dataclasses
 import importlib.util
 import inspect
 import sys
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from .data import Observations, load_observations
 from .errors import ConfigError, ExprError, PinnkitError, did_you_mean, line_of
 from .expr import BUILTIN_CONSTANTS, Namespace, Partial, compile_expr, parse, parse_name
 from .expr.collapse import Combo, collapse
+from .expr.names import RESERVED, unusable
 from .expr.tree import Node
 from .geometry import (
     Box,
@@ -300,10 +302,11 @@ def _names(value: Any, key: str, cfg: Config | None) -> tuple[str, ...]:
         raise ConfigError(key, "is empty", "a list of names such as [x, t]",
                           f"add {key}: [...]", _cfg_line(cfg, key))
     for n in names:
-        if not isinstance(n, str) or not n.isidentifier() or n in ("d", "pi", "e"):
-            raise ConfigError(key, f"'{n}' is not a usable name", "names made of letters, "
-                              "digits and _, other than d, pi and e", "rename it",
-                              _cfg_line(cfg, key))
+        why = unusable(n)
+        if why:
+            raise ConfigError(key, f"'{n}' is not a usable name ({why})", "names made of "
+                              "letters, digits and _, other than " + ", ".join(RESERVED),
+                              "rename it (plain letters, e.g. x, t, u)", _cfg_line(cfg, key))
     if len(set(names)) != len(names):
         raise ConfigError(key, "has a repeated name", "distinct names", "remove the repeat",
                           _cfg_line(cfg, key))
@@ -443,7 +446,8 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
     if clash:
         raise ConfigError("outputs", f"'{clash.pop()}' is both an input and an output",
                           "distinct names", "rename one of them", _cfg_line(cfg, "outputs"))
-    constants = _constants(problem.constants, cfg)
+    _derivative_like(outputs, inputs, cfg)
+    constants = _constants(problem.constants, (*inputs, *outputs), cfg)
     if problem.domain is None:
         raise ConfigError("domain", "is missing", "bounds for each input",
                           "add e.g. domain: {" + ", ".join(f"{n}: [0, 1]" for n in inputs) + "}")
@@ -514,7 +518,7 @@ def _bound(problem: Problem) -> Parameters:
 def _parameters(problem: Problem, taken: tuple[str, ...], cfg: Config | None) -> Parameters:
     """The problem's learnable scalars, bound to it so that ``self.k`` reads their value."""
     for n in problem.parameters:
-        if n in taken or n in ("d", *BUILTIN_CONSTANTS) or not str(n).isidentifier():
+        if n in taken or unusable(n):
             raise ConfigError(f"parameters.{n}", f"'{n}' is already an input, output or "
                               "constant, or not a usable name", "a new name",
                               "rename the parameter", _cfg_line(cfg, f"parameters.{n}"),
@@ -547,10 +551,36 @@ def _data_terms(problem: Problem, ns: Namespace, shape: Shape, weights: Mapping[
     return tuple(observations)
 
 
-def _constants(value: Any, cfg: Config | None) -> dict[str, float]:
+def _plain(name: object) -> str:
+    """A usable name near ``name``, for a fix: NFKC-folded, else with _0 appended."""
+    text = unicodedata.normalize("NFKC", str(name))
+    return text if text != name and not unusable(text) else \
+        (f"{text}_0" if text.isidentifier() else "c1")
+
+
+def _derivative_like(outputs: tuple[str, ...], inputs: tuple[str, ...], cfg: Config | None
+                     ) -> None:
+    """An output ``u_t`` beside ``u`` and ``t`` would make ``u_t`` mean the field, not the
+    derivative (the longest output name wins), so it is refused."""
+    for out in outputs:
+        partial = parse_name(out, inputs, [o for o in outputs if o != out])
+        if partial is not None:
+            raise ConfigError("outputs", f"'{out}' is also how the derivative of "
+                              f"'{partial.field}' is written", "output names that do not read "
+                              "as <output>_<inputs>", f"rename it, e.g. {out.replace('_', '')}",
+                              _cfg_line(cfg, "outputs"))
+
+
+def _constants(value: Any, taken: tuple[str, ...], cfg: Config | None) -> dict[str, float]:
     _mapping(value, "constants", cfg)
     out = {}
     for k, v in dict(value).items():
+        why = unusable(k) or ("already an input or output" if k in taken else "")
+        if why:  # pi: 3 would silently change pi everywhere
+            raise ConfigError(f"constants.{k}", f"'{k}' is not a usable name ({why})",
+                              "a new name made of letters, digits and _",
+                              f"rename it, e.g. {_plain(k)}: {v}",
+                              _cfg_line(cfg, f"constants.{k}"))
         try:
             out[str(k)] = float(v)
         except (TypeError, ValueError):
@@ -638,6 +668,12 @@ def _compile_exact(problem: Problem, inputs: tuple[str, ...], outputs: tuple[str
         raise ConfigError("exact", "one expression for several outputs",
                           "a mapping {" + ", ".join(f"{o}: ..." for o in outputs) + "}",
                           "give one expression per output", _cfg_line(cfg, "exact"))
+    for extra in (k for k in exprs if k not in outputs):  # a typo would go unchecked
+        raise ConfigError(f"exact.{extra}", f"'{extra}' is not an output"
+                          f"{did_you_mean(str(extra), outputs)}",
+                          "one expression per output: " + ", ".join(outputs),
+                          f"remove {extra}, or add it to outputs",
+                          _cfg_line(cfg, f"exact.{extra}") or _cfg_line(cfg, "exact"))
     ns = Namespace(inputs, (), tuple(constants))
     compiled = []
     for field in outputs:

@@ -24,6 +24,22 @@ def children(node: t.Node) -> tuple[t.Node, ...]:
     return ()
 
 
+def tree_size(node: t.Node) -> int:
+    """Nodes of ``node`` counted as a tree (a shared subtree once per use), in time linear in
+    the distinct nodes: what walking, compiling and evaluating it costs."""
+    memo: dict[int, int] = {}
+    stack = [node]
+    while stack:  # iterative: a derivative can be deeper than Python's recursion limit
+        n = stack[-1]
+        kids = [c for c in children(n) if id(c) not in memo]
+        if kids:
+            stack.extend(kids)
+            continue
+        stack.pop()
+        memo[id(n)] = 1 + sum(memo[id(c)] for c in children(n))
+    return memo[id(node)]
+
+
 def partials(node: t.Node) -> set[Partial]:
     """Every field value or derivative ``node`` reads."""
     return {n.partial for n in walk(node) if isinstance(n, t.Field)}

@@ -6,8 +6,47 @@ is identified by how many times each input is differentiated, not by the order.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+#: names an input, output, constant or parameter may not take: the derivative call, the
+#: built-in constants and the functions (``sign`` appears when ``abs`` is differentiated)
+RESERVED = ("d", "pi", "e", "sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sinh", "cosh",
+            "abs", "sign")
+
+
+def unusable(name: object) -> str:
+    """Why ``name`` cannot name an input, output, constant or parameter, or "" when it can.
+
+    Python reads identifiers in NFKC form (PEP 3131), so a fullwidth ``ｔ`` in an expression
+    is the input ``t``: a name that NFKC changes is refused rather than folded, because the
+    folded name may be another declared one and a warning is easily missed."""
+    if not isinstance(name, str) or not name.isidentifier():
+        return "letters, digits and _ only, not starting with a digit"
+    folded = unicodedata.normalize("NFKC", name)
+    if folded != name:
+        return f"Unicode compatibility characters that expressions read as '{folded}'"
+    if name in RESERVED:
+        return "the derivative call d(...)" if name == "d" else \
+            "a built-in constant" if name in ("pi", "e") else "a function"
+    return ""
+
+
+def folded_character(text: str) -> tuple[int, str, str] | None:
+    """(column, character, what Python reads) for the first character of ``text`` that
+    NFKC changes, or None."""
+    if unicodedata.normalize("NFKC", text) == text:
+        return None
+    for i, c in enumerate(text):
+        folded = unicodedata.normalize("NFKC", c)
+        if folded != c:
+            return i, c, folded
+    for i in range(1, len(text)):  # a combining mark that composes with the one before it
+        pair = text[i - 1:i + 1]
+        if unicodedata.normalize("NFKC", pair) != pair:
+            return i, text[i], unicodedata.normalize("NFKC", pair)
+    return 0, text[:1], unicodedata.normalize("NFKC", text)[:1]
 
 
 @dataclass(frozen=True, order=True)

@@ -15,13 +15,18 @@ from dataclasses import dataclass, field
 
 from ..errors import ExprError, did_you_mean
 from . import tree as t
-from .analysis import differentiate
-from .names import derivative_prefix, parse_name
+from .analysis import differentiate, tree_size
+from .names import derivative_prefix, folded_character, parse_name
 
 BUILTIN_CONSTANTS = {"pi": math.pi, "e": math.e}
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 _CMPOPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 MAX_LENGTH = 10_000
+#: nodes an expression may reach by d(...): the chain and product rules multiply a tree by
+#: ~6 per order (a 40-character expression: 14k nodes at order 4, 92k at 5, 3e8 at 10), and
+#: every node is walked, compiled and evaluated on every step. Residuals written with
+#: field derivatives (u_xxxx) stay small whatever their order.
+MAX_TREE = 50_000
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,11 @@ def parse(text: str, ns: Namespace, *, selector: bool = False) -> t.Node:
     source = text.strip()
     if not source:
         raise ExprError(text, "empty expression", fix="write an expression such as 'u_t - u_xx'")
+    folded = folded_character(source)
+    if folded is not None:  # Python would read it as the plain character (NFKC), unsaid
+        col, char, plain = folded
+        raise ExprError(source, f"'{char}' (U+{ord(char):04X}) would be read as '{plain}'",
+                        col, f"type '{plain}' as plain text (or rename so the names match)")
     try:
         root = ast.parse(source, mode="eval")
     except SyntaxError as exc:
@@ -178,6 +188,15 @@ class _Converter:
                                      f"'{shown}' is not an input{near}",
                                 "inputs are " + ", ".join(self.ns.inputs))
             body = differentiate(body, self.ns.inputs.index(arg.id), self.ns.inputs)
+            size = tree_size(body)
+            if size > MAX_TREE:
+                order = node.args.index(arg)
+                raise self.fail(node, f"d() of order {len(node.args) - 1} grows the "
+                                      f"expression to {size:,} nodes by order {order}, more "
+                                      f"than {MAX_TREE:,} (the chain and product rules "
+                                      "multiply it at every order)",
+                                "differentiate by hand and simplify, write the derivative "
+                                "with field names such as u_xxxx, or lower the order")
         return body
 
     def _Compare(self, node: ast.Compare) -> t.Node:
