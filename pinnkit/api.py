@@ -22,7 +22,9 @@ from .geometry import get_sampler
 from .models.activations import get_activation
 from .problem import CompiledProblem, Problem, compile_problem, problem_from_config
 from .training.losses import SampleLosses
+from .training.metrics import check_reference
 from .training.monitor import Monitor
+from .training.sizes import check_sizes
 from .training.techniques import validate_options
 from .training.trainer import DTYPES, Run, build_model, fit, resolve_device, validate_stages
 
@@ -192,8 +194,10 @@ def resume_target(target: str | Path, overrides: Sequence[str] = ()
             raise PinnkitError(f"{path} is a folder without config.yaml, so not a run folder. "
                                "Fix: give a run folder such as runs/heat, or a YAML config")
         problem, cfg = resolve(run_config(path), overrides)
+        check_sizes(problem, cfg, resolve_device(cfg.training.device))  # --set points...
         return problem, cfg, path
     problem, cfg = resolve(path, overrides)
+    check_sizes(problem, cfg, resolve_device(cfg.training.device))
     return problem, cfg, run_folder(cfg, resume=True)
 
 
@@ -249,6 +253,7 @@ def check_problem(problem: CompiledProblem, cfg: Config,
     monitor's grids), so that a config error training would raise is raised here: before
     training starts, and by ``pinnkit check`` too."""
     validate_options(problem, cfg)  # the technique options (build_model checks the model's)
+    check_sizes(problem, cfg, resolve_device(cfg.training.device))  # before any allocation
     dtype = DTYPES[cfg.model.dtype]
     model = build_model(problem, cfg).to(dtype=dtype) if model is None else \
         _user_model(model, problem).to(dtype=dtype)
@@ -258,6 +263,8 @@ def check_problem(problem: CompiledProblem, cfg: Config,
     except ConfigError as exc:
         raise located(exc, cfg) from None
     Monitor(problem, cfg)  # logging.slice and logging.grid, located
+    key = "exact.{field}" if isinstance(problem.problem.exact, Mapping) else "exact"
+    check_reference(problem, key, line_of(cfg.lines, "exact"), cfg.source or None)
     losses = SampleLosses(problem, cfg.training.points, cfg.training.seed, dtype)
     return run_checks(problem, cfg, model, losses)
 

@@ -30,6 +30,7 @@ from .scaling import (
 from .smoothness import check_output_range, check_smoothness
 from .wellposed import (
     check_boundary_coverage,
+    check_final_time,
     check_initial_condition,
     check_parameters,
     check_trivial_solution,
@@ -44,6 +45,7 @@ CHECKS: dict[str, Check] = {
     "output_range": check_output_range,          # clamping last layer
     "bounded": check_bounded,                    # objective terms bounded below (symbolic)
     "initial_condition": check_initial_condition,  # a time input needs a lower-face condition
+    "final_time": check_final_time,              # a condition on t = T (on: boundary)
     "boundary_coverage": check_boundary_coverage,  # faces no condition touches
     "trivial_solution": check_trivial_solution,  # zero solves everything
     "parameters": check_parameters,              # learnable parameters without data (hook)
@@ -121,7 +123,7 @@ def report_from_error(exc: PinnkitError, source: str = "") -> Report:
         if exc.key.startswith("training.points") or exc.key.endswith(".on"):
             check = "points"
         message = exc.found + (f"; expected {exc.expected}" if exc.expected else "")
-        finding = Finding("error", check, exc.key, exc.line, message, exc.fix)
+        finding = Finding("error", check, exc.key, exc.line, message, exc.fix, exc.source or "")
         source = exc.source or source
     else:
         finding = Finding("error", "config", "", None, str(exc))

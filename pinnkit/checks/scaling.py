@@ -79,7 +79,15 @@ def check_output_scale(ctx: Context) -> list[Finding]:
     out = []
     for j, name in enumerate(ctx.problem.outputs):
         size = float(np.max(np.abs(ref[:, j])))
-        if size == 0 or not math.isfinite(size) or 1 / SCALE_LIMIT <= size <= SCALE_LIMIT:
+        if size == 0:
+            out.append(ctx.finding(
+                "warning", "output_scale", "exact",
+                f"the exact solution is {name} = 0 everywhere: a relative error of a zero "
+                f"field is undefined, so l2/{name} and metrics.json's l2_relative_error report "
+                f"the absolute (root-mean-square) error of {name} instead",
+                f"read l2/{name} as an absolute error, or give a non-zero reference"))
+            continue
+        if not math.isfinite(size) or 1 / SCALE_LIMIT <= size <= SCALE_LIMIT:
             continue
         power = 10.0 ** round(math.log10(size))
         out.append(ctx.finding(
@@ -115,12 +123,25 @@ def check_loss_balance(ctx: Context) -> list[Finding]:
     # exactly periodic network): it has nothing to balance and stays near zero
     top = max((v for v in sizes.values() if math.isfinite(v)), default=0.0)
     squared = {n: v for n, v in sizes.items() if terms[n].squared and v > BY_CONSTRUCTION * top}
-    bad = [n for n, v in sizes.items() if not math.isfinite(v)]
+    bad = [n for n, v in losses.items() if not math.isfinite(float(v.detach()))]
     if bad:
         return [ctx.finding("error", "loss_balance", terms[bad[0]].key,
-                            f"loss term '{bad[0]}' is {sizes[bad[0]]} at initialisation",
+                            f"loss term '{bad[0]}' is {float(losses[bad[0]].detach())} at "
+                            "initialisation",
                             "check the expression for divisions by zero, log or sqrt of "
                             "negative values")]
+    dtype = next(ctx.model.parameters()).dtype
+    largest, total = float(torch.finfo(dtype).max), sum(sizes.values())
+    if not total <= largest:  # each term finite, their weighted sum not (weights: 1e308)
+        worst = max(sizes, key=sizes.__getitem__)
+        own = f"{terms[worst].key}.weight"
+        key = own if own in ctx.cfg.lines else f"training.weights.{worst}"
+        mean = float(losses[worst].detach())
+        return [ctx.finding("error", "loss_balance", key,
+                            f"the step-0 loss is {total:.3g}, beyond the largest {dtype} "
+                            f"({largest:.3g}): term '{worst}' has weight {terms[worst].weight:g} "
+                            f"x mean {mean:.3g}, so training would start from an infinite loss",
+                            "use weights between about 1e-3 and 1e3")]
     spread = max(squared.values()) / min(squared.values()) if squared else 1.0
     out = [ctx.finding("info", "loss_balance", "training.weights",
                        f"step-0 loss terms (weight x mean): {listed}; spread {spread:.1e}")]

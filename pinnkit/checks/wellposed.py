@@ -116,6 +116,45 @@ def check_initial_condition(ctx: Context) -> list[Finding]:
     return out
 
 
+def check_final_time(ctx: Context) -> list[Finding]:
+    """A condition on the upper face of a time input (``on: boundary`` in a box with t):
+    the final state is then prescribed as well as the initial one, which over-determines
+    an evolution equation and usually contradicts it. Time is the input named t or time,
+    or ``training.causal.time``."""
+    if not isinstance(ctx.problem.shape, Box):
+        return []
+    causal = getattr(ctx.cfg.training, "causal", None)
+    names = (*TIME_NAMES, *([causal.time] if causal is not None else []))
+    orders = _orders(ctx)
+    axes = [i for i, n in enumerate(ctx.problem.inputs) if n in names and orders[i]]
+    if not axes:
+        return []
+    shape, out = ctx.problem.shape, []
+    lo, hi = shape.bounds()
+    for term in ctx.problem.terms:
+        if term.selector is None:
+            continue
+        try:
+            pts = shape.sample_boundary(64, get_sampler("sobol"), 11, term.selector).points
+        except PinnkitError:
+            continue
+        for axis in axes:
+            if not np.any(np.abs(pts[:, axis] - hi[axis]) <= shape.tolerance()):
+                continue
+            name, others = ctx.problem.inputs[axis], [n for n in ctx.problem.inputs
+                                                       if n not in names]
+            faces = " or ".join(f"{n} == {lo[k]:g} or {n} == {hi[k]:g}"
+                                for k, n in enumerate(ctx.problem.inputs) if n in others)
+            out.append(ctx.finding(
+                "warning", "final_time", f"{term.key}.on",
+                f"condition '{term.name}' applies at {_face_name(ctx, axis, 1)}, the final "
+                f"time, as well: {name} is time-like, and prescribing the end state "
+                "over-determines the problem and usually contradicts the initial condition",
+                f"select the spatial faces only, e.g. on: {faces}" if faces else
+                f"leave the face {_face_name(ctx, axis, 1)} out of on:"))
+    return out
+
+
 def check_boundary_coverage(ctx: Context) -> list[Finding]:
     """Faces of a box that no condition touches (time's faces are the initial check's)."""
     if not isinstance(ctx.problem.shape, Box):

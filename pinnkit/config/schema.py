@@ -18,6 +18,31 @@ from ..errors import ConfigError, did_you_mean, line_of, one_of
 Lines = dict[str, int]
 
 
+#: upper bounds of the counts that size an allocation or a loop, with what real use looks
+#: like (for the message): far above real use, far below what exhausts memory or time
+#: first. ``pinnkit.training.sizes`` then estimates the memory of them together.
+_STEPS = (10**9, "a billion steps would run for years")
+_POINTS = (100_000_000, "PINNs use 1e3 to 1e6; lower it, or set training.points.chunk")
+LIMITS: dict[str, tuple[int, str]] = {
+    "FourierConfig.features": (65_536, "embeddings use 16 to 1024"),
+    "ModelConfig.width": (16_384, "PINNs use 20 to 512"),
+    "ModelConfig.depth": (1_000, "PINNs use 2 to 10"),
+    "AdaptivePointsConfig.candidates": (1_000, "RAD uses 2 to 100"),
+    "PointsConfig.domain": _POINTS, "PointsConfig.boundary": _POINTS,
+    "PointsConfig.chunk": _POINTS, "PointsConfig.resample_every": _STEPS,
+    "StageConfig.steps": _STEPS, "StageConfig.decay_every": _STEPS,
+    "StageConfig.resample_every": _STEPS, "StageConfig.patience": _STEPS,
+    "StageConfig.history": (10_000, "L-BFGS uses 10 to 100"),
+    "BalanceConfig.every": _STEPS,
+    "CausalConfig.chunks": (100_000, "causal weighting uses 8 to 100"),
+    "TrainingConfig.seed": (2**32 - 1, "a 32-bit number"),
+    "LoggingConfig.every": _STEPS, "LoggingConfig.checkpoint_every": _STEPS,
+    "LoggingConfig.images_every": _STEPS,
+    "LoggingConfig.grid": (4_096, "pictures use 64 to 512 per axis"),
+    "ConditionConfig.order": (16, "an equation of order k needs k - 1"),
+}
+
+
 def _f(default: Any = dataclasses.MISSING, *, choices: tuple[str, ...] = (), positive: bool = False,
        factory: Any = None, nonnegative: bool = False, nonempty: bool = False) -> Any:
     meta = {"choices": choices, "positive": positive, "nonnegative": nonnegative,
@@ -203,7 +228,8 @@ def build(cls: type, data: Any, lines: Lines, path: str = "", source: str = "") 
             raise ConfigError(sub, f"unknown key '{key}'{did_you_mean(key, fields)}",
                               one_of(fields), _unknown_key_fix(key), line_of(lines, sub), source)
         f = fields[key]
-        kwargs[key] = _value(hints[key], value, sub, lines, source, f.metadata)
+        meta = {**f.metadata, "most": LIMITS.get(f"{cls.__name__}.{key}")}
+        kwargs[key] = _value(hints[key], value, sub, lines, source, meta)
     return cls(**kwargs)
 
 
@@ -273,6 +299,10 @@ def _scalar(tp: type, value: Any, path: str, line: int | None, source: str,
         if meta.get("nonnegative") and value < 0:
             raise ConfigError(path, f"found {value}", "a number >= 0",
                               "use 0 or a positive value", line, source)
+        most = meta.get("most")
+        if most is not None and value > most[0]:
+            raise ConfigError(path, f"found {value:,.0f}", f"at most {most[0]:,} ({most[1]})",
+                              f"use a value up to {most[0]:,}", line, source)
         return tp(value)
     if tp is str:
         if isinstance(value, bool) and {"true", "false"} <= set(meta.get("choices") or ()):
