@@ -204,9 +204,9 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
     commands = {"train": _train, "check": _check, "eval": _eval, "plot": _plot}
     try:
+        args = _parser().parse_args(argv)
         with warnings.catch_warnings():  # restores the caller's warning display afterwards
             warnings.showwarning = _show_warning
             return commands[args.command](args)
@@ -219,6 +219,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pinnkit: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if not _interrupted(exc):
+            raise
+        print("pinnkit: interrupted", file=sys.stderr)
+        return 130
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from a Ctrl-C: one during an extension's import (scipy's,
+    torch's at start-up) surfaces as ImportError('initialization failed') from it."""
+    seen: set[int] = set()
+    chain: BaseException | None = exc
+    while chain is not None and id(chain) not in seen:
+        if isinstance(chain, KeyboardInterrupt):
+            return True
+        seen.add(id(chain))
+        chain = chain.__cause__ or chain.__context__
+    return False
 
 
 if __name__ == "__main__":
