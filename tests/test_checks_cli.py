@@ -31,8 +31,9 @@ def test_check_prints_report_and_exits_0(tmp_path, capsys):
 def test_check_exits_2_on_an_error_without_traceback(tmp_path, capsys):
     assert main(["check", str(write(tmp_path, RELU))]) == 2
     captured = capsys.readouterr()
-    assert "error   [smoothness] equations.heat (line 5): residual 'heat' needs u_xx" in \
-        captured.out
+    path = tmp_path / "case.yaml"  # the file is named where the line is, as in config errors
+    assert f"error   [smoothness] equations.heat (line 5 of {path}): residual 'heat' needs " \
+        "u_xx" in captured.out
     assert "refused — 1 error, 0 warnings" in captured.out
     assert "Traceback" not in captured.out + captured.err
 
@@ -43,7 +44,7 @@ def test_check_json(tmp_path, capsys):
     assert data["ok"] is False and data["errors"] == 1
     (f,) = [f for f in data["findings"] if f["level"] == "error"]
     assert f == {"level": "error", "check": "smoothness", "key": "equations.heat", "line": 5,
-                 "message": f["message"], "fix": f["fix"]}
+                 "message": f["message"], "fix": f["fix"], "source": str(tmp_path / "case.yaml")}
     assert "smoothness" in data["checks"] and "loss_balance" not in data["checks"]
 
 
@@ -80,7 +81,8 @@ def test_train_prints_warnings_and_goes_on(tmp_path, capsys):
     assert main(["train", str(write(tmp_path, text)), "--out", str(tmp_path / "run"), "--quiet",
                  *FAST]) == 0
     err = capsys.readouterr().err
-    assert "pinnkit: warning: [trivial_solution] equations (line 4): u = 0 satisfies" in err
+    assert "pinnkit: warning: [trivial_solution] equations (line 4 of " in err
+    assert "case.yaml): u = 0 satisfies" in err
 
 
 def test_api_train_and_check(tmp_path):

@@ -31,15 +31,18 @@ class Finding:
     line: int | None
     message: str
     fix: str = ""
+    source: str = ""  # the config file, named as config errors name it
 
     def location(self) -> str:
         where = self.key or "<problem>"
         if self.line == 0:
             return where + " (from --set)"
-        return where + (f" (line {self.line})" if self.line else "")
+        if self.line:
+            return where + f" (line {self.line}" + (f" of {self.source})" if self.source else ")")
+        return where
 
     def render(self, level: bool = True) -> str:
-        """``error   [smoothness] equations.heat (line 8): message. Fix: fix``"""
+        """``error   [smoothness] equations.heat (line 8 of heat.yaml): message. Fix: fix``"""
         text = f"[{self.check}] {self.location()}: {self.message}"
         text = f"{self.level:<7} {text}" if level else text
         return text + (f". Fix: {self.fix}" if self.fix else "")
@@ -71,7 +74,9 @@ class Context:
         return line_of(self.cfg.lines, key)
 
     def finding(self, level: str, check: str, key: str, message: str, fix: str = "") -> Finding:
-        return Finding(level, check, key, self.line(key), message, fix)
+        source = self.cfg.source if self.cfg.source and not self.cfg.source.startswith("<") \
+            else ""
+        return Finding(level, check, key, self.line(key), message, fix, source)
 
     def total(self, losses: dict[str, torch.Tensor]) -> float:
         """The weighted sum the trainer minimises."""
