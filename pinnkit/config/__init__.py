@@ -44,9 +44,41 @@ def config_from_data(data: Any, lines: dict[str, int] | None = None, source: str
                           "see configs/heat.yaml for the layout", None, source)
     apply_overrides(data, lines, overrides)
     cfg = build(Config, data, lines, "", source)
-    name = cfg.name or (Path(source).stem if source and not source.startswith("<") else "run")
+    given = "name" in data
+    name = cfg.name if given else \
+        (Path(source).stem if source and not source.startswith("<") else "run")
+    check_name(name, line_of(lines, "name") if given else None, source)
     return dataclasses.replace(cfg, name=name, lines=lines, source=source,
                                given=frozenset(data))
+
+
+MAX_NAME = 200  # characters; file systems allow 255 bytes, and runs/NAME-12 must still fit
+
+
+def check_name(name: str, line: int | None, source: str = "") -> None:
+    """A run name is one folder name under runs/: not empty, not a path, not '.' or '..',
+    no control characters, at most MAX_NAME characters."""
+    why = _not_a_name(name)
+    if why:
+        raise ConfigError("name", why, "a run name: one folder name under runs/ (letters, "
+                          f"digits, - _ .; at most {MAX_NAME} characters)",
+                          "write e.g. name: heat; to write the run somewhere else, set "
+                          "logging.dir (or --out DIR)", line, source or None)
+
+
+def _not_a_name(name: str) -> str:
+    shown = repr(name if len(name) <= 40 else name[:37] + "...")
+    if not name.strip():
+        return f"found {shown}: it is empty"
+    if name in (".", ".."):
+        return f"found {shown}: '.' is this folder and '..' the one above, not names"
+    if "/" in name or "\\" in name or os.path.isabs(name) or name[1:2] == ":":
+        return f"found {shown}: it is a path, not a name"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return f"found {shown}: it holds control characters"
+    if len(name) > MAX_NAME:
+        return f"found {shown}: {len(name)} characters"
+    return ""
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
