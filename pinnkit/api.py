@@ -154,6 +154,14 @@ def _check_names(cfg: Config) -> None:
                           line_of(cfg.lines, "training.device"))
 
 
+def _device(cfg: Config) -> torch.device:
+    """training.device as a torch device; one this machine lacks is an error at its line."""
+    try:
+        return resolve_device(cfg.training.device)
+    except ConfigError as exc:
+        raise located(exc, cfg) from None
+
+
 def run_folder(cfg: Config, resume: bool = False, overwrite: bool = False) -> Path:
     """runs/NAME, or runs/NAME-2, -3... when NAME holds an earlier run (never clobbered).
 
@@ -194,10 +202,10 @@ def resume_target(target: str | Path, overrides: Sequence[str] = ()
             raise PinnkitError(f"{path} is a folder without config.yaml, so not a run folder. "
                                "Fix: give a run folder such as runs/heat, or a YAML config")
         problem, cfg = resolve(run_config(path), overrides)
-        check_sizes(problem, cfg, resolve_device(cfg.training.device))  # --set points...
+        check_sizes(problem, cfg, _device(cfg))  # --set points...
         return problem, cfg, path
     problem, cfg = resolve(path, overrides)
-    check_sizes(problem, cfg, resolve_device(cfg.training.device))
+    check_sizes(problem, cfg, _device(cfg))
     return problem, cfg, run_folder(cfg, resume=True)
 
 
@@ -253,11 +261,11 @@ def check_problem(problem: CompiledProblem, cfg: Config,
     monitor's grids), so that a config error training would raise is raised here: before
     training starts, and by ``pinnkit check`` too."""
     validate_options(problem, cfg)  # the technique options (build_model checks the model's)
-    check_sizes(problem, cfg, resolve_device(cfg.training.device))  # before any allocation
+    check_sizes(problem, cfg, _device(cfg))  # before any allocation
     dtype = DTYPES[cfg.model.dtype]
     model = build_model(problem, cfg).to(dtype=dtype) if model is None else \
         _user_model(model, problem).to(dtype=dtype)
-    validate_stages(problem, cfg, model, resolve_device(cfg.training.device))
+    validate_stages(problem, cfg, model, _device(cfg))
     try:
         make_engine(cfg.model.engine, model)
     except ConfigError as exc:

@@ -255,7 +255,7 @@ def test_a_device_this_machine_lacks_is_refused_at_check_time(
     assert main(["train", str(tmp_path / "tiny.yaml"), "--device", "mps", "--out", str(out),
                  "--quiet"]) == 2
     line = one_error_line(capsys.readouterr().err)
-    assert "training.device: 'mps', but Apple's mps backend is not available here" \
+    assert "training.device (from --set): 'mps', but Apple's mps backend is not available" \
         in line
     assert not (out / "checkpoints").exists()
 
