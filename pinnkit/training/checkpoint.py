@@ -13,11 +13,9 @@ or failing deep inside torch.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from typing import Any
 import torch
 
 from ..errors import PinnkitError
+from .files import write_atomic
 
 FORMAT = 2  # bumped when the layout of a checkpoint changes (2: checksummed)
 MARKER = b"pinnkit-sha256:"  # the zip comment: this, then 64 hex digits
@@ -34,72 +33,16 @@ FIX = ("Fix: use the run's other checkpoint (last.pt or best.pt) or a copy you k
        "or train again")
 
 
-def save_atomic(obj: Any, path: str | Path) -> None:
+def save_atomic(obj: Any, path: str | Path, root: str | Path | None = None) -> None:
     """torch.save ``obj`` to ``path``, checksummed, so that readers see the old file or the
-    new one."""
-    path = Path(path)
+    new one (``write_atomic``: a temp file and a rename, never through a link)."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    data = signed(buffer.getvalue())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _temporary(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _sync_folder(path.parent)
+    write_atomic(path, signed(buffer.getvalue()), root)
 
 
-def _temporary(path: Path) -> tuple[int, str]:
-    """A temp file beside ``path``, readable like any file the user creates.
-
-    (mkstemp makes it private, 0600, and the rename would carry that over.)
-    """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    if hasattr(os, "fchmod"):
-        os.fchmod(fd, 0o666 & ~_umask())
-    return fd, tmp
-
-
-@functools.cache
-def _umask() -> int:
-    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
-    os.umask(mask)
-    return mask
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_text_atomic(text: str, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _temporary(path)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write_text_atomic(text: str, path: str | Path, root: str | Path | None = None) -> None:
+    write_atomic(path, text, root)
 
 
 def signed(data: bytes) -> bytes:
@@ -199,13 +142,20 @@ def _what_bytes(data: bytes) -> str:
 
 
 def save_checkpoint(path: Path, config: dict[str, Any], state: dict[str, Any],
-                    version: str) -> None:
+                    version: str, root: Path | None = None) -> None:
     """One checkpoint: the resolved config, the full training state, pinnkit's version."""
     save_atomic({"format": FORMAT, "version": version, "step": state["step"], "config": config,
-                 "state": state}, path)
+                 "state": state}, path, root)
 
 
 def clean_temporaries(folder: Path) -> None:
-    """Remove temp files a killed writer left behind (``.last.pt.XXXX.tmp``)."""
-    for tmp in folder.glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
+    """Remove temp files a killed writer left behind (``.last.pt.XXXX.tmp``); links and
+    folders of such names are left alone."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:  # no such folder yet
+        return
+    for entry in entries:
+        if entry.name.startswith(".") and entry.name.endswith(".tmp") \
+                and entry.is_file(follow_symlinks=False):
+            Path(entry.path).unlink(missing_ok=True)
