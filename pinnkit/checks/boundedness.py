@@ -62,7 +62,7 @@ def classify(node: t.Node, problem: CompiledProblem, n_samples: int = 64,
     low = interval(node, known)[0]
     if low > -math.inf:
         return Verdict("bounded", f"it is at least {low:.3g}")
-    x = problem.shape.sample_interior(n_samples, get_sampler("sobol"), seed)
+    x = problem.shape.sample_interior(n_samples, get_sampler("uniform"), seed)
     env: dict[Any, Any] = dict(problem.constants)
     env.update({n: torch.as_tensor(x[:, i]) for i, n in enumerate(problem.inputs)})
     env.update({k: s.spread(len(x)) for k, s in specs.items()})

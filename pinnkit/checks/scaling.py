@@ -40,7 +40,7 @@ def check_points(ctx: Context) -> list[Finding]:
         if term.selector is None:
             continue
         try:
-            ctx.problem.shape.sample_boundary(8, get_sampler("sobol"), 0, term.selector)
+            ctx.problem.shape.sample_boundary(8, get_sampler("uniform"), 0, term.selector)
         except PinnkitError:
             out.append(ctx.finding("error", "points", f"{term.key}.on",
                                    f"selector '{term.selector.text}' matches no point of the "
@@ -73,7 +73,7 @@ def check_output_scale(ctx: Context) -> list[Finding]:
     """``exact`` far from size 1: the network must grow its weights to reach it."""
     if ctx.problem.exact is None:
         return []
-    x = torch.as_tensor(ctx.problem.shape.sample_interior(256, get_sampler("sobol"), 5),
+    x = torch.as_tensor(ctx.problem.shape.sample_interior(256, get_sampler("uniform"), 5),
                         dtype=torch.float64)
     ref = ctx.problem.exact(x).detach().cpu().to(torch.float64).numpy()
     out = []

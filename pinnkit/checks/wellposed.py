@@ -36,7 +36,7 @@ def _touched_faces(ctx: Context) -> set[tuple[int, int]]:
         if term.selector is None:
             continue
         try:
-            pts = shape.sample_boundary(64, get_sampler("sobol"), 11, term.selector).points
+            pts = shape.sample_boundary(64, get_sampler("uniform"), 11, term.selector).points
         except PinnkitError:
             continue  # a selector that matches nothing is the points check's finding
         for axis in range(len(lo)):
@@ -49,7 +49,7 @@ def _touched_faces(ctx: Context) -> set[tuple[int, int]]:
 def _box_points(ctx: Context, n: int, seed: int) -> torch.Tensor:
     """``n`` Sobol points of the domain's bounding box, float64, for probing a transform."""
     lo, hi = ctx.problem.shape.bounds()
-    u = torch.as_tensor(get_sampler("sobol")(n, len(lo), seed), dtype=torch.float64)
+    u = torch.as_tensor(get_sampler("uniform")(n, len(lo), seed), dtype=torch.float64)
     return torch.as_tensor(lo) + u * torch.as_tensor(hi - lo)
 
 
@@ -135,7 +135,7 @@ def check_final_time(ctx: Context) -> list[Finding]:
         if term.selector is None:
             continue
         try:
-            pts = shape.sample_boundary(64, get_sampler("sobol"), 11, term.selector).points
+            pts = shape.sample_boundary(64, get_sampler("uniform"), 11, term.selector).points
         except PinnkitError:
             continue
         for axis in axes:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import PinnkitError
-from .sampling import sobol
+from .sampling import uniform
 from .selectors import Selector, normal_names
 
 Sampler = Callable[[int, int, int], np.ndarray]
@@ -159,8 +159,10 @@ class Shape(ABC):
     # --- boundary points a selector picks; the same for every shape -------------------
 
     def selected_measure(self, selector: Selector, seed: int = 0) -> float:
-        """Estimated measure of the boundary ``selector`` picks (0: it picks nothing)."""
-        return float(sum(w for *_, w in self._chosen(selector, sobol, seed)))
+        """Estimated measure of the boundary ``selector`` picks (0: it picks nothing), on
+        uniform probe points: this runs in every ``pinnkit check``, which then needs no
+        Sobol sampler (scipy.stats takes a second to import)."""
+        return float(sum(w for *_, w in self._chosen(selector, uniform, seed)))
 
     def sample_boundary(self, n: int, sampler: Sampler, seed: int,
                         selector: Selector) -> BoundarySample:

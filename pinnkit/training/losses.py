@@ -317,8 +317,10 @@ class SampleLosses:
                  domain: int = 512, boundary: int = 128) -> None:
         self.problem, self.seed, self.dtype = problem, seed, dtype
         self.device = device or torch.device("cpu")
+        # uniform points: a check's probes need no low-discrepancy sample, and the Sobol
+        # sampler's import (scipy.stats, a second) would double what `pinnkit check` takes
         self.cfg = PointsConfig(domain=min(cfg.domain, domain),
-                                boundary=min(cfg.boundary, boundary), sampler=cfg.sampler,
+                                boundary=min(cfg.boundary, boundary), sampler="uniform",
                                 resample_every=0)
         self.engine = AutogradEngine()
         self._sets: list[PointSet] | None = None
