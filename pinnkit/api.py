@@ -21,6 +21,7 @@ from .errors import CheckWarning, ConfigError, PinnkitError, did_you_mean, line_
 from .geometry import get_sampler
 from .models.activations import get_activation
 from .problem import CompiledProblem, Problem, compile_problem, problem_from_config
+from .training.folders import check_trust, claim, is_run_folder, latest
 from .training.losses import SampleLosses
 from .training.metrics import check_reference
 from .training.monitor import Monitor
@@ -163,24 +164,21 @@ def _device(cfg: Config) -> torch.device:
 
 
 def run_folder(cfg: Config, resume: bool = False, overwrite: bool = False) -> Path:
-    """runs/NAME, or runs/NAME-2, -3... when NAME holds an earlier run (never clobbered).
+    """runs/NAME (or logging.dir), claimed for this run before it trains (``folders.claim``):
+    runs/NAME-2, -3... when NAME holds an earlier run or another run claimed it first; with
+    ``overwrite``, NAME itself with the earlier run's files removed. A folder that is not a
+    run folder is refused, never written into.
 
-    With ``resume``: the latest of those that exists (the one a plain train wrote last).
+    With ``resume``: the latest of those that wrote checkpoints (nothing is claimed).
     """
     base = Path(cfg.logging.dir or Path("runs") / cfg.name)
-    if overwrite or not (base / "checkpoints").exists():
-        return base
-    n = 2
-    while (base.parent / f"{base.name}-{n}" / "checkpoints").exists():
-        n += 1
-    if resume:
-        return base if n == 2 else base.parent / f"{base.name}-{n - 1}"
-    return base.parent / f"{base.name}-{n}"
+    return latest(base) if resume else claim(base, overwrite)
 
 
-def run_config(run_dir: Path) -> Path:
+def run_config(run_dir: Path, trust: bool = False) -> Path:
     """A run folder's config.yaml, unless the run was trained from a Python Problem object
-    (whose equations a YAML file cannot hold)."""
+    (whose equations a YAML file cannot hold), or it names a Python file that the run
+    folder does not vouch for (``folders.check_trust``) and ``trust`` is not given."""
     path = run_dir / "config.yaml"
     cfg = load_config(path)
     if not cfg.inputs and not cfg.problem:
@@ -190,18 +188,27 @@ def run_config(run_dir: Path) -> Path:
                            f"pinnkit.load('{run_dir}', problem=<the Problem>) or pinnkit.train("
                            f"<the Problem>, run_dir='{run_dir}', resume=True); or define the "
                            "class in a module file")
+    check_trust(run_dir, cfg.problem, trust)
     return path
 
 
-def resume_target(target: str | Path, overrides: Sequence[str] = ()
+def resume_target(target: str | Path, overrides: Sequence[str] = (), trust: bool = False
                   ) -> tuple[CompiledProblem, Config, Path]:
-    """What ``train --resume`` continues: a run folder (its config.yaml), or a config's run."""
+    """What ``train --resume`` continues: a run folder (its config.yaml), or a config's run.
+
+    ``trust``: import the Python file a run folder's config.yaml names even where the
+    folder does not vouch for it (a ``--set problem=...`` is the user's own choice)."""
     path = Path(target)
     if path.is_dir():
+        if not (path / "config.yaml").is_file() and is_run_folder(path):
+            raise PinnkitError(f"nothing to resume in {path}: a run claimed it and stopped "
+                               "before writing config.yaml and checkpoints (or --overwrite "
+                               "cleared it). Fix: train the config without --resume")
         if not (path / "config.yaml").is_file():
             raise PinnkitError(f"{path} is a folder without config.yaml, so not a run folder. "
                                "Fix: give a run folder such as runs/heat, or a YAML config")
-        problem, cfg = resolve(run_config(path), overrides)
+        named = any(o.split("=", 1)[0].strip() == "problem" for o in overrides)
+        problem, cfg = resolve(run_config(path, trust or named), overrides)
         check_sizes(problem, cfg, _device(cfg))  # --set points...
         return problem, cfg, path
     problem, cfg = resolve(path, overrides)
@@ -212,7 +219,8 @@ def resume_target(target: str | Path, overrides: Sequence[str] = ()
 def train(target: str | Path | Problem, steps: int | None = None, *,
           overrides: Sequence[str] = (), config: Mapping[str, Any] | None = None,
           run_dir: str | Path | None | bool = True, progress: bool = True,
-          resume: bool = False, model: torch.nn.Module | None = None) -> Run:
+          resume: bool = False, model: torch.nn.Module | None = None,
+          overwrite: bool = False) -> Run:
     """Train a problem from a YAML file or a ``Problem`` object and return the ``Run``.
 
     The recipe is the Problem class's ``recipe`` (YAML keys), then ``config`` (or the YAML
@@ -234,14 +242,18 @@ def train(target: str | Path | Problem, steps: int | None = None, *,
         if spec is not None:  # config.yaml names the class, and the constants it was given
             cfg = dataclasses.replace(cfg, problem=spec, constants=dict(target.constants),
                                       given=cfg.given | {"problem", "constants"})
-    folder = run_folder(cfg, resume=resume) if run_dir is True else \
-        (Path(run_dir) if run_dir else None)
-    if resume and folder is None:
+    if resume and not run_dir:
         raise PinnkitError("resume=True needs a run folder. Fix: pass run_dir=True or a path")
     if not resume:  # a resumed run was checked when it started
         preflight(problem, cfg, model)
     elif model is not None:
         _user_model(model, problem)
+    if run_dir is True:
+        folder = run_folder(cfg, resume=resume, overwrite=overwrite)
+    elif run_dir:  # claimed only now: a failed check leaves no folder behind
+        folder = Path(run_dir) if resume else claim(Path(run_dir), overwrite)
+    else:
+        folder = None
     if model is not None:
         built_in = [k for k in ("transform", "periodic", "fourier_features")
                     if getattr(cfg.model, k) is not None]

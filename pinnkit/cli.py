@@ -13,6 +13,10 @@ from collections.abc import Sequence
 
 from .errors import CheckWarning, PinnkitError, TrainingError
 
+TRUST_HELP = ("import the Python file (problem:) that the run's config.yaml names even where "
+              "the run folder does not vouch for it (trained elsewhere, or the file changed "
+              "since)")
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pinnkit", description="Physics-informed neural networks "
@@ -30,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--overwrite", action="store_true",
                     help="replace an earlier run in the same folder instead of runs/NAME-2")
     tr.add_argument("--quiet", action="store_true", help="no progress output")
+    tr.add_argument("--trust", action="store_true", help="with --resume: " + TRUST_HELP)
     ck = sub.add_parser("check", help="run every pre-training check without training")
     ck.add_argument("config", nargs="+")
     ck.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -43,10 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", help="write the values to this .csv or .npz (default: print CSV)")
     ev.add_argument("--checkpoint", choices=("last", "best"), default="last")
     ev.add_argument("--grid", type=int, default=40_000, help="points of the error grid")
+    ev.add_argument("--trust", action="store_true", help=TRUST_HELP)
     pl = sub.add_parser("plot", help="PNGs of prediction, reference, error and loss history")
     pl.add_argument("run", help="run folder, e.g. runs/heat")
     pl.add_argument("--checkpoint", choices=("last", "best"), default="last")
     pl.add_argument("--out", help="folder for the PNGs (default: RUN/plots)")
+    pl.add_argument("--trust", action="store_true", help=TRUST_HELP)
     return p
 
 
@@ -117,7 +124,7 @@ def _prepare(args: argparse.Namespace, say, main_rank: bool = True):
         if args.overwrite:
             raise PinnkitError("--resume continues a run and --overwrite replaces it. Fix: "
                                "give one of them")
-        problem, cfg, folder = resume_target(args.config, overrides)
+        problem, cfg, folder = resume_target(args.config, overrides, trust=args.trust)
         say(f"pinnkit: resuming '{cfg.name}' in {folder}")
     else:
         problem, cfg = resolve(args.config, overrides)
@@ -172,7 +179,7 @@ def _eval(args: argparse.Namespace) -> int:
         raise PinnkitError(f"--grid {args.grid}: expected a positive number of points. Fix: "
                            "leave --grid out (40000 points) or give e.g. --grid 10000")
     check_out(args.out)  # before any work: a missing folder is found now, not at the end
-    trained = load(args.run, args.checkpoint)
+    trained = load(args.run, args.checkpoint, trust=args.trust)
     if args.points is None:
         n, errors = trained.grid_errors(args.grid)
         print(f"{args.run} ({args.checkpoint}.pt, step {trained.step}) on {n} grid points:")
@@ -198,7 +205,7 @@ def _eval(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     from .plot import plot_run
 
-    for path in plot_run(args.run, args.checkpoint, args.out):
+    for path in plot_run(args.run, args.checkpoint, args.out, trust=args.trust):
         print(f"pinnkit: wrote {path}")
     return 0
 
@@ -219,6 +226,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pinnkit: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a full disk, a read-only folder: one located line, exit 2
+        from .training.files import os_error
+
+        doing = "read or write" if exc.filename else "write the run's files"
+        print(f"pinnkit: error: {os_error(exc, exc.filename or '', doing)}", file=sys.stderr)
+        return 2
     except Exception as exc:
         if not _interrupted(exc):
             raise

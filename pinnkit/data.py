@@ -228,7 +228,10 @@ def _read_npz(path: Path, shown: str, where: _Where) -> Table:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise where.error(f"{shown} does not parse as NPZ ({type(exc).__name__}: {exc})",
+        # numpy's own text for an object array advises allow_pickle: never the fix here
+        why = "it holds Python objects, which pinnkit never unpickles" if "pickle" in str(exc) \
+            else f"{type(exc).__name__}: {exc}"
+        raise where.error(f"{shown} does not parse as NPZ ({why})",
                           "a file written by numpy.savez with one 1-D array per column"
                           ) from None
     return table_from_arrays(arrays, shown, where)

@@ -165,13 +165,15 @@ class TrainedModel:
 
 
 def load(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu",
-         problem: Problem | None = None, model: torch.nn.Module | None = None
-         ) -> TrainedModel:
+         problem: Problem | None = None, model: torch.nn.Module | None = None,
+         trust: bool = False) -> TrainedModel:
     """The trained model of a run folder. ``checkpoint``: ``last`` or ``best``.
 
     A run trained from a Python ``Problem`` whose class no file gives back needs it again
     (``problem=Heat()``); a run trained with your own module needs a module of that class
-    (``model=Net()``), into which the weights are loaded.
+    (``model=Net()``), into which the weights are loaded. The Python file a run's
+    config.yaml names is imported only when the run folder vouches for it (trained here
+    from that file, unchanged since) or with ``trust=True``.
     """
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.yaml"
@@ -180,7 +182,7 @@ def load(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu",
                            "the folder pinnkit train wrote, e.g. runs/heat")
     if checkpoint not in ("last", "best"):
         raise PinnkitError(f"checkpoint '{checkpoint}' is not known; expected 'last' or 'best'")
-    compiled, cfg = _problem_of(cfg_path, problem)
+    compiled, cfg = _problem_of(cfg_path, problem, trust)
     ckpt = load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt", device)
     state = ckpt["state"]
     model = (build_model(compiled, cfg) if model is None else model).to(
@@ -221,12 +223,13 @@ def read_metrics(path: Path) -> dict[str, Any]:
     return metrics
 
 
-def _problem_of(cfg_path: Path, problem: Problem | None) -> tuple[CompiledProblem, Config]:
+def _problem_of(cfg_path: Path, problem: Problem | None, trust: bool = False
+                ) -> tuple[CompiledProblem, Config]:
     if problem is not None:
         data = {k: v for k, v in to_data(load_config(cfg_path)).items()
                 if k not in PROBLEM_KEYS}
         return resolve(problem, config=data)
-    return resolve(run_config(cfg_path.parent))
+    return resolve(run_config(cfg_path.parent, trust))
 
 
 def split_names(text: str) -> list[str]:

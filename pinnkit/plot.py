@@ -8,6 +8,7 @@ fixed size: ``PANEL`` inches per panel at ``DPI``.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import warnings
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 from .errors import PinnkitError
 from .evaluate import TrainedModel, load
 from .problem import Problem
+from .training.files import folder_for, write_atomic
 from .training.monitor import picture_grid
 from .training.snapshot import FieldSnapshot, snapshot
 
@@ -38,18 +40,28 @@ def require_matplotlib() -> Any:
 
 
 def plot_run(run_dir: str | Path, checkpoint: str = "last", out_dir: str | Path | None = None,
-             problem: Problem | None = None) -> list[Path]:
-    """Write RUN/plots/FIELD.png for each output and RUN/plots/loss.png; return the paths."""
+             problem: Problem | None = None, trust: bool = False) -> list[Path]:
+    """Write RUN/plots/FIELD.png for each output and RUN/plots/loss.png; return the paths.
+
+    Each PNG is written by ``write_atomic`` (temp file and rename; never through a link
+    inside the run folder or ``out_dir``). ``trust``: as for ``load``."""
     figure_cls = require_matplotlib()
-    trained = load(run_dir, checkpoint, problem=problem)
-    out = Path(out_dir) if out_dir is not None else Path(run_dir) / "plots"
-    out.mkdir(parents=True, exist_ok=True)
+    trained = load(run_dir, checkpoint, problem=problem, trust=trust)
+    root = Path(out_dir) if out_dir is not None else Path(run_dir)
+    out = folder_for(Path(out_dir) if out_dir is not None else Path(run_dir) / "plots", root)
     snap = field_snapshot(trained)
     paths = [field_figure(figure_cls, snap, f, out / f"{f}.png") for f in trained.outputs]
     history = read_history(Path(run_dir) / "history.csv")
     if history:
         paths.append(history_figure(figure_cls, history, out / "loss.png"))
     return paths
+
+
+def _save(fig: Any, path: Path) -> Path:
+    """The figure as PNG bytes, then into place atomically."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=DPI, format="png")
+    return write_atomic(path, buffer.getvalue(), path.parent)
 
 
 def field_snapshot(trained: TrainedModel) -> FieldSnapshot:
@@ -96,8 +108,7 @@ def field_figure(figure_cls: Any, snap: FieldSnapshot, name: str, path: Path) ->
             ax.set(title=title, xlabel=grid.axes[0], ylabel=grid.axes[1])
     if grid.fixed:
         fig.suptitle(grid.title())
-    fig.savefig(path, dpi=DPI)
-    return path
+    return _save(fig, path)
 
 
 def read_history(path: Path) -> list[dict[str, float]]:
@@ -155,5 +166,4 @@ def history_figure(figure_cls: Any, history: list[dict[str, float]], path: Path)
     if errors:
         axs[1].set(title="relative L2 error", xlabel="step")
         axs[1].legend()
-    fig.savefig(path, dpi=DPI)
-    return path
+    return _save(fig, path)

@@ -8,7 +8,9 @@
       metrics.json           the final numbers
       events.out.tfevents.*  TensorBoard: scalars, field images, config text, hparams
 
-Every file is written atomically (temp file + rename). Without a folder (``run_dir``
+Every file is written by ``files.write_atomic`` (temp file + rename, never through a
+link inside the folder; an OS error is one line, exit 2). ``.pinnkit-run`` marks the folder
+as a run's and vouches for its problem file (``folders``). Without a folder (``run_dir``
 None) every method is a no-op, so the trainer never asks whether one exists.
 """
 
@@ -26,10 +28,12 @@ import torch
 
 from .. import __version__
 from ..config import Config, relocated, to_data, to_yaml
-from ..errors import PinnkitError
+from ..errors import ConfigError, PinnkitError, line_of
 from ..log import TensorBoard
 from ..log.images import heatmap, line_plot
 from .checkpoint import clean_temporaries, load, save_checkpoint, write_text_atomic
+from .files import folder_for, os_error
+from .folders import record_problem
 from .snapshot import FieldSnapshot
 from .state import TrainState
 
@@ -41,13 +45,18 @@ class RunFolder:
         # what config.yaml and the checkpoints hold: paths relative to the run folder
         self.saved = relocated(cfg, run_dir) if run_dir is not None else cfg
         if run_dir is not None:
-            run_dir.mkdir(parents=True, exist_ok=True)
+            folder_for(run_dir)
             clean_temporaries(run_dir / "checkpoints")
             # paths relative to the run folder, so the copy works from anywhere
-            write_text_atomic(to_yaml(self.saved), run_dir / "config.yaml")
+            write_text_atomic(to_yaml(self.saved), run_dir / "config.yaml", run_dir)
+            record_problem(run_dir, self.saved)  # the problem file eval may import later
         # on resume, drop what the interrupted session logged after its last checkpoint
-        self.board = TensorBoard(run_dir if run_dir is not None and cfg.logging.tensorboard
-                                 else None, purge_step=start_step + 1 if resume else None)
+        try:
+            self.board = TensorBoard(run_dir if run_dir is not None and
+                                     cfg.logging.tensorboard else None,
+                                     purge_step=start_step + 1 if resume else None)
+        except OSError as exc:
+            raise os_error(exc, exc.filename or run_dir, "write TensorBoard files in") from None
         self.board.text("config", "\n".join("    " + ln for ln in to_yaml(cfg).splitlines()),
                         start_step)
 
@@ -60,7 +69,7 @@ class RunFolder:
             return
         state.tick()
         save_checkpoint(self.dir / "checkpoints" / f"{name}.pt", to_data(self.saved),
-                        state.state_dict(), __version__)
+                        state.state_dict(), __version__, self.dir)
         self.write_history(state.history)
 
     def record(self, state: TrainState, record: dict[str, float], value: float) -> None:
@@ -87,13 +96,14 @@ class RunFolder:
         writer = csv.DictWriter(out, columns, restval="")
         writer.writeheader()
         writer.writerows(history)
-        write_text_atomic(out.getvalue(), self.dir / "history.csv")
+        write_text_atomic(out.getvalue(), self.dir / "history.csv", self.dir)
 
     def finish(self, state: TrainState, metrics: dict[str, Any]) -> None:
         """last.pt, metrics.json, the HParams row; then close TensorBoard."""
         self.checkpoint("last", state)
         if self.dir is not None:
-            write_text_atomic(json.dumps(metrics, indent=2) + "\n", self.dir / "metrics.json")
+            write_text_atomic(json.dumps(metrics, indent=2) + "\n", self.dir / "metrics.json",
+                              self.dir)
         final = {f"final/l2_relative/{k}": v for k, v in metrics["l2_relative_error"].items()}
         final["final/loss"] = state.history[-1]["loss/total"]  # weighted, as trained
         self.board.hparams(hparams_of(self.cfg), final, state.step)
@@ -143,6 +153,7 @@ def restore(state: TrainState, run_dir: Path, cfg: Config, device: torch.device)
                            f"{path.parent}. Fix: train without --resume to start a new run")
     ckpt = load(path, device)
     changed = changed_keys(ckpt["config"], to_data(relocated(cfg, run_dir)))
+    frozen_keys(ckpt["config"], cfg, changed, run_dir)
     if changed:
         warnings.warn(f"resuming {run_dir} with a config that differs from the checkpoint's "
                       f"in: {', '.join(changed)}; the new values apply from here on",
@@ -153,6 +164,45 @@ def restore(state: TrainState, run_dir: Path, cfg: Config, device: torch.device)
         raise PinnkitError(f"cannot resume {run_dir}: its checkpoint does not fit this config "
                            f"({type(exc).__name__}: {str(exc).splitlines()[0]}). Fix: resume "
                            "with the run's own config.yaml, or train a new run") from None
+
+
+#: keys that say what the saved weights mean: the network's shape and activation, its
+#: precision and derivative engine, the embeddings and constraints built into it, what its
+#: inputs and outputs are and how inputs are normalised (the domain), the learnable
+#: parameters and the Python problem. Changing one on resume would load weights into a
+#: network they were not trained for (or reinterpret them): refused, like width and depth.
+FROZEN = ("model", "inputs", "outputs", "domain", "parameters", "problem")
+
+
+def frozen_keys(old: dict[str, Any], cfg: Config, changed: list[str], run_dir: Path) -> None:
+    """Raise for the first key in ``changed`` that the saved weights depend on (a key the
+    checkpoint does not hold, written by an older pinnkit, is not compared)."""
+    for key in changed:
+        if key.split(".")[0] not in FROZEN:
+            continue
+        trained, present = _lookup(old, key)
+        if not present:
+            continue
+        now, _ = _lookup(to_data(relocated(cfg, run_dir)), key)
+        raise ConfigError(key, f"{_shown(now)} where the run in {run_dir} was trained with "
+                          f"{_shown(trained)}",
+                          "the value it was trained with: the saved weights mean what they "
+                          "meant in training", f"start a new run with the new value (train "
+                          f"the config without --resume, e.g. --set {key}=...), or resume "
+                          f"without changing {key}", line_of(cfg.lines, key))
+
+
+def _lookup(data: Any, key: str) -> tuple[Any, bool]:
+    for part in key.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return None, False
+        data = data[part]
+    return data, True
+
+
+def _shown(value: Any) -> str:
+    text = "nothing" if value is None else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
