@@ -10,6 +10,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 from .errors import CheckWarning, PinnkitError, TrainingError
 
@@ -130,7 +131,9 @@ def _prepare(args: argparse.Namespace, say, main_rank: bool = True):
         problem, cfg = resolve(args.config, overrides)
         if main_rank:  # the checks once; a failure reaches the other ranks as a failed set-up
             preflight(problem, cfg)
-        folder = run_folder(cfg, overwrite=args.overwrite)
+        # rank 0 claims the folder (and alone writes it); the others only name it
+        folder = run_folder(cfg, overwrite=args.overwrite) if main_rank else \
+            Path(cfg.logging.dir or Path("runs") / cfg.name)
         say(f"pinnkit: training '{cfg.name}' -> {folder}")
     return problem, cfg, folder
 

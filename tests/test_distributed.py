@@ -57,6 +57,7 @@ def test_two_ranks_equal_one_process_over_the_union(tiny_yaml, tmp_path):
         torch.testing.assert_close(a["model"][key], value, atol=1e-6, rtol=0)
     # rank 0 alone writes: one TensorBoard file, one "training ..." banner
     assert len(list((tmp_path / "ddp").rglob("events.out.tfevents.*"))) == 1
+    assert not (tmp_path / "ddp-2").exists()  # rank 1 claimed no folder of its own
     assert proc.stdout.count("pinnkit: training") == 1
 
 
