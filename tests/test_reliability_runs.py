@@ -90,14 +90,18 @@ def test_out_into_a_folder_that_is_not_a_run_is_refused(tmp_path: Path, capsys) 
     project.mkdir()
     (project / "config.yaml").write_text("mine: true\n")
     (project / "notes.txt").write_text("keep me\n")
+    (project / "checkpoints").mkdir()  # another tool's: its config.yaml is not pinnkit's
+    (project / "checkpoints" / "last.pt").write_bytes(b"theirs")
     for extra in ([], ["--overwrite"]):
         assert train(write_config(tmp_path), "--out", str(project), *extra) == 2
         err = one_line(capsys.readouterr().err)
-        assert f"{project} exists and is not a pinnkit run folder (it holds 2 entries: " \
-               "config.yaml, notes.txt); pinnkit does not write into it" in err
+        assert f"{project} exists and is not a pinnkit run folder (it holds 3 entries: " \
+               "checkpoints, config.yaml, notes.txt); pinnkit does not write into it" in err
         assert "Fix: give a new or empty folder with --out DIR" in err
-    assert sorted(p.name for p in project.iterdir()) == ["config.yaml", "notes.txt"]
+    assert sorted(p.name for p in project.iterdir()) == ["checkpoints", "config.yaml",
+                                                         "notes.txt"]
     assert (project / "config.yaml").read_text() == "mine: true\n"
+    assert (project / "checkpoints" / "last.pt").read_bytes() == b"theirs"
     empty = tmp_path / "empty"
     empty.mkdir()
     assert train(write_config(tmp_path), "--out", str(empty)) == 0  # an empty one is fine

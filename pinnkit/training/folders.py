@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from .. import __version__
 from ..config import Config
 from ..errors import PinnkitError
@@ -42,8 +44,20 @@ def is_run_folder(path: Path) -> bool:
         return False
     if (path / MARKER).is_file():
         return True
-    return (path / "config.yaml").is_file() and (
-        (path / "checkpoints").is_dir() or any(path.glob("events.out.tfevents.*")))
+    return ((path / "checkpoints").is_dir() or any(path.glob("events.out.tfevents.*"))) \
+        and _pinnkit_config(path / "config.yaml")
+
+
+def _pinnkit_config(path: Path) -> bool:
+    """Whether ``path`` is a config.yaml that pinnkit wrote (every section, resolved), not
+    another tool's file of that name."""
+    try:
+        if path.stat().st_size > 1_000_000:
+            return False
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and {"name", "model", "training", "logging"} <= set(data)
 
 
 def claim(base: Path, overwrite: bool = False) -> Path:
