@@ -166,7 +166,8 @@ def test_selectors_may_read_the_normal():
     b = disk.sample_boundary(300, SOBOL, 0, select(disk, "boundary and nx > 0.5"))
     assert np.all(b.normals[:, 0] > 0.5)
     frac = disk.selected_measure(select(disk, "nx > 0.5")) / (2 * math.pi)
-    assert frac == pytest.approx(1 / 3, abs=0.01)
+    # 1024 uniform probe points: the estimate's standard deviation is 0.015
+    assert frac == pytest.approx(1 / 3, abs=0.045)
 
 
 def test_spacetime_parts_initial_and_lateral():
