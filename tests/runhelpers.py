@@ -6,6 +6,8 @@ from pathlib import Path
 
 import torch
 
+import pinnkit
+
 TINY = """\
 name: tiny
 inputs: [x, t]
@@ -37,3 +39,14 @@ def write_config(folder: Path, text: str = TINY) -> Path:
 
 def flat_params(model: torch.nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+
+class TinyHeat(pinnkit.Problem):
+    """The heat problem of TINY as a Python class, importable from this file."""
+
+    inputs = ("x", "t")
+    outputs = ("u",)
+    domain = pinnkit.Box(x=(0, 1), t=(0, 1))
+    constants = {"alpha": 0.1}
+    equations = {"heat": "u_t - alpha*u_xx"}
+    conditions = {"initial": ("t == 0", "u - sin(pi*x)"), "walls": ("x == 0 or x == 1", "u")}

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from runhelpers import write_config
+from runhelpers import TinyHeat, write_config
 
 import pinnkit
 from pinnkit.cli import main
@@ -219,15 +219,6 @@ def test_plot_without_matplotlib_names_the_extra(run: Path, capsys: pytest.Captu
            '"pinnkit[plot]"' in err and "Traceback" not in err
 
 
-class TinyHeat(pinnkit.Problem):
-    inputs = ("x", "t")
-    outputs = ("u",)
-    domain = pinnkit.Box(x=(0, 1), t=(0, 1))
-    constants = {"alpha": 0.1}
-    equations = {"heat": "u_t - alpha*u_xx"}
-    conditions = {"initial": ("t == 0", "u - sin(pi*x)"), "walls": ("x == 0 or x == 1", "u")}
-
-
 def test_runs_of_importable_problems_name_their_class(tmp_path: Path,
                                                       capsys: pytest.CaptureFixture) -> None:
     """A Problem class defined in a module file: config.yaml records ``problem:
@@ -237,7 +228,7 @@ def test_runs_of_importable_problems_name_their_class(tmp_path: Path,
     run = pinnkit.train(TinyHeat(alpha=0.2), steps=4, config=config, run_dir=tmp_path / "py",
                         progress=False)
     saved = yaml.safe_load((tmp_path / "py" / "config.yaml").read_text())
-    assert saved["problem"].endswith("test_run_outputs.py:TinyHeat")
+    assert saved["problem"].endswith("runhelpers.py:TinyHeat")
     assert saved["constants"] == {"alpha": 0.2} and "inputs" not in saved
     trained = pinnkit.load(tmp_path / "py")
     x = np.array([[0.5, 0.5]])

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from runhelpers import TinyHeat
 
 import pinnkit
 from pinnkit.config import read_yaml
@@ -160,13 +161,7 @@ def test_metrics_and_run_carry_the_best_checkpoint(tiny_yaml, tmp_path):
     assert on_disk["best"] == run.metrics["best"]
 
 
-class RecipeHeat(pinnkit.Problem):
-    inputs = ("x", "t")
-    outputs = ("u",)
-    domain = pinnkit.Box(x=(0, 1), t=(0, 1))
-    constants = {"alpha": 0.1}
-    equations = {"heat": "u_t - alpha*u_xx"}
-    conditions = {"initial": ("t == 0", "u - sin(pi*x)"), "walls": ("x == 0 or x == 1", "u")}
+class RecipeHeat(TinyHeat):
     recipe = {"model": {"width": 6, "depth": 2},
               "training": {"points": {"domain": 32, "boundary": 8},
                            "stages": [{"optimizer": "adam", "steps": 30},
