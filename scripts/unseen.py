@@ -40,19 +40,20 @@ exact: exp(x)*sin(pi*y)
 
 # Klein-Gordon u_tt - u_xx + u^3 = f on [0, 1] x [0, 1] (Wang, Teng & Perdikaris 2021):
 # u = x cos(5 pi t) + (x t)^3; initial value x and velocity 0, walls at x = 0 and 1.
+KG_FORCE = "-25*pi**2*x*cos(5*pi*t) + 6*x**3*t - 6*x*t**3 + (x*cos(5*pi*t) + x**3*t**3)**3"
 KLEIN_GORDON = """\
 name: klein_gordon
 inputs: [x, t]
 outputs: [u]
 domain: {x: [0, 1], t: [0, 1]}
 equations:
-  kg: u_tt - u_xx + u**3 - (-25*pi**2*x*cos(5*pi*t) + 6*x**3*t - 6*x*t**3 + (x*cos(5*pi*t) + x**3*t**3)**3)
+  kg: u_tt - u_xx + u**3 - (FORCE)
 conditions:
   initial:  {on: t == 0, residual: u - x}
   velocity: {on: t == 0, residual: u_t}
   walls:    {on: x == 0 or x == 1, residual: u - x*cos(5*pi*t) - x**3*t**3}
 exact: x*cos(5*pi*t) + x**3*t**3
-"""
+""".replace("FORCE", KG_FORCE)
 
 COMMON = """\
 model: {width: 20, depth: 3, activation: tanh}
