@@ -9,26 +9,28 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, ExprError, PinnkitError
-
-__version__ = "0.1.0"
+from ._version import __version__
+from .errors import CheckError, CheckWarning, ConfigError, ExprError, PinnkitError, TrainingError
 
 # public name -> module that defines it
 _LAZY = {
-    "check": ".api", "train": ".api",
+    "check": ".api", "check_report": ".api", "train": ".api",
+    "Report": ".checks",
     "derivatives": ".engines",
     "TrainedModel": ".evaluate", "load": ".evaluate",
     "Ball": ".geometry", "Box": ".geometry", "Difference": ".geometry", "Disk": ".geometry",
-    "Intersection": ".geometry", "Polygon": ".geometry", "SpaceTime": ".geometry",
+    "Intersection": ".geometry", "Polygon": ".geometry", "Shape": ".geometry",
+    "SpaceTime": ".geometry",
     "Union": ".geometry",
     "MLP": ".models.mlp",
     "Problem": ".problem",
     "Run": ".training.trainer",
 }
 
-__all__ = ["MLP", "Ball", "Box", "ConfigError", "Difference", "Disk", "ExprError",
-           "Intersection", "PinnkitError", "Polygon", "Problem", "Run", "SpaceTime",
-           "TrainedModel", "Union", "__version__", "check", "derivatives", "load", "train"]
+__all__ = ["MLP", "Ball", "Box", "CheckError", "CheckWarning", "ConfigError", "Difference",
+           "Disk", "ExprError", "Intersection", "PinnkitError", "Polygon", "Problem", "Report",
+           "Run", "Shape", "SpaceTime", "TrainedModel", "TrainingError", "Union", "__version__",
+           "check", "check_report", "derivatives", "load", "train"]
 
 
 def __getattr__(name: str) -> Any:
@@ -45,7 +47,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
-    from .api import check, train
+    from .api import check, check_report, train
+    from .checks import Report
     from .engines import derivatives
     from .evaluate import TrainedModel, load
     from .geometry import Ball, Box, Difference, Disk, Intersection, Polygon, SpaceTime, Union

@@ -8,7 +8,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "pinnkit"
 LAYERS = [
-    {"errors", "usercode"},  # usercode: errors raised in the user's own code
+    {"errors", "_version", "usercode"},  # usercode: errors raised in the user's own code
     {"expr", "models", "reference"},
     {"engines", "geometry"},
     {"config"},
@@ -122,3 +122,72 @@ print("ok")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """pinnkit's modules and the modules each imports, lazy (in-function) imports included
+    and ``if TYPE_CHECKING:`` blocks left out (they never run)."""
+    mods = {}
+    for path in PKG.rglob("*.py"):
+        parts = list(path.relative_to(PKG.parent).with_suffix("").parts)
+        is_pkg = parts[-1] == "__init__"
+        mods[".".join(parts[:-1] if is_pkg else parts)] = (path, is_pkg)
+
+    def targets(mod: str, is_pkg: bool, node: ast.ImportFrom) -> list[str]:
+        base = mod.split(".") if is_pkg else mod.split(".")[:-1]
+        if node.level:
+            base = base[:len(base) - (node.level - 1)]
+            target = ".".join(base + ([node.module] if node.module else []))
+        else:
+            target = node.module or ""
+        subs = [f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in mods]
+        if len(subs) == len(node.names):  # only submodules: the package is loading already
+            return subs
+        return subs + ([target] if target in mods else [])
+
+    def type_checking(node: ast.AST) -> bool:
+        return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+    graph: dict[str, set[str]] = {}
+    for mod, (path, is_pkg) in mods.items():
+        deps: set[str] = set()
+        todo = list(ast.iter_child_nodes(ast.parse(path.read_text())))
+        while todo:
+            node = todo.pop()
+            if type_checking(node):
+                continue
+            if isinstance(node, ast.ImportFrom):
+                deps.update(targets(mod, is_pkg, node))
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names if a.name in mods)
+            todo.extend(ast.iter_child_nodes(node))
+        for dep in list(deps):  # importing a.b.c runs a/b/__init__ first, unless inside it
+            parts = dep.split(".")
+            for i in range(1, len(parts)):
+                parent = ".".join(parts[:i])
+                if parent in mods and not mod.startswith(parent + ".") and mod != parent:
+                    deps.add(parent)
+        graph[mod] = deps - {mod}
+    return graph
+
+
+def test_no_import_cycles():
+    """No module imports, even lazily inside a function, one that imports it back: a
+    cycle works only as long as the import order happens to suit it."""
+    graph = _import_graph()
+    cycles, state = [], {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = "open"
+        for dep in sorted(graph[node]):
+            if state.get(dep) == "open":
+                cycles.append(" -> ".join(path[path.index(dep):] + [dep]))
+            elif dep not in state:
+                visit(dep, [*path, dep])
+        state[node] = "done"
+
+    for mod in sorted(graph):
+        if mod not in state:
+            visit(mod, [mod])
+    assert not cycles, "import cycles: " + "; ".join(cycles)
+    assert "pinnkit.geometry.csg" in graph["pinnkit.geometry"]  # the graph is read at all

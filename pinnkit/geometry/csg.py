@@ -16,7 +16,7 @@ from abc import abstractmethod
 import numpy as np
 
 from .sampling import sobol
-from .shapes import Draw, Piece, Sampler, Shape, ShapeError
+from .shapes import OPERATIONS, Draw, Piece, Sampler, Shape, ShapeError
 
 MC_POINTS = 1 << 15  # Sobol points for the area estimate of a combination
 
@@ -121,3 +121,6 @@ class Difference(Boolean):
     def sdf(self, points: np.ndarray) -> np.ndarray:
         return np.max([self.shapes[0].sdf(points), *(-s.sdf(points) for s in self.shapes[1:])],
                       axis=0)
+
+
+OPERATIONS.update(union=Union, intersection=Intersection, difference=Difference)

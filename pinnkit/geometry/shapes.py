@@ -23,6 +23,11 @@ from .selectors import Selector, normal_names
 
 Sampler = Callable[[int, int, int], np.ndarray]
 Draw = Callable[[int, Sampler, int], tuple[np.ndarray, np.ndarray]]
+# The classes of the set operations, which csg.py defines as subclasses of Shape and
+# enters here when it is imported (pinnkit.geometry imports it, so before any Shape is
+# built): importing csg from this module would be an import cycle.
+OPERATIONS: dict[str, Callable[..., Shape]] = {}
+
 PROBE = 1024  # points per piece used to estimate how much of it a selector keeps
 
 
@@ -142,19 +147,13 @@ class Shape(ABC):
         return grad / np.linalg.norm(grad, axis=1, keepdims=True)
 
     def __or__(self, other: Shape) -> Shape:
-        from .csg import Union
-
-        return Union(self, other)
+        return OPERATIONS["union"](self, other)
 
     def __sub__(self, other: Shape) -> Shape:
-        from .csg import Difference
-
-        return Difference(self, other)
+        return OPERATIONS["difference"](self, other)
 
     def __and__(self, other: Shape) -> Shape:
-        from .csg import Intersection
-
-        return Intersection(self, other)
+        return OPERATIONS["intersection"](self, other)
 
     # --- boundary points a selector picks; the same for every shape -------------------
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from .. import __version__
+from .._version import __version__
 from ..config import Config
 from ..errors import PinnkitError
 from .files import RunFileError, folder_for, os_error, write_atomic

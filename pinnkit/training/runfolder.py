@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__
+from .._version import __version__
 from ..config import Config, relocated, to_data, to_yaml
 from ..errors import ConfigError, PinnkitError, line_of
 from ..log import TensorBoard
