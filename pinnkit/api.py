@@ -75,6 +75,7 @@ def resolve(target: str | Path | Problem, overrides: Sequence[str] = (),
 
     A Problem class's ``recipe`` comes first, then ``config`` (or the YAML file's keys),
     then the overrides."""
+    _check_call(target, overrides)
     if isinstance(target, Problem):
         if isinstance(config, Config):
             cfg = config
@@ -102,6 +103,20 @@ def resolve(target: str | Path | Problem, overrides: Sequence[str] = (),
         return compile_problem(problem, cfg), cfg
     except ConfigError as exc:
         raise located(exc, cfg) from None
+
+
+def _check_call(target: Any, overrides: Any) -> None:
+    """Python-API mistakes, worded for Python rather than YAML."""
+    if isinstance(target, type) and issubclass(target, Problem):
+        raise PinnkitError(f"got the class {target.__name__}, not a problem. Fix: pass an "
+                           f"instance, {target.__name__}()")
+    if not isinstance(target, (str, Path, Problem)):
+        raise PinnkitError(f"got a {type(target).__name__}; expected a YAML path or a Problem "
+                           "object, e.g. pinnkit.train('configs/heat.yaml') or "
+                           "pinnkit.train(Heat())")
+    if isinstance(overrides, str) or not all(isinstance(o, str) for o in overrides):
+        raise PinnkitError(f"overrides={overrides!r}; expected a list of 'key=value' strings, "
+                           "e.g. overrides=['model.width=32']")
 
 
 def scaled_stages(stages: Sequence[StageConfig], steps: int) -> tuple[StageConfig, ...]:

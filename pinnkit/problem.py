@@ -649,6 +649,21 @@ def _reference_columns(out: Any, x: torch.Tensor, outputs: tuple[str, ...], meth
     return torch.stack(tensors, 1)
 
 
+def _check_signature(method: Callable[..., Any], inputs: tuple[str, ...]) -> None:
+    """``exact`` is called with one tensor per input, in order: say so before any call."""
+    try:
+        signature = inspect.signature(method)
+    except (TypeError, ValueError):  # a builtin or C function: nothing to read
+        return
+    try:
+        signature.bind(*inputs)
+    except TypeError:
+        name = getattr(method, "__qualname__", "exact")
+        raise PinnkitError(f"{name}{signature} cannot be called as exact({', '.join(inputs)}): "
+                           "it receives one tensor per input, in the order of inputs. Fix: "
+                           f"def exact(self, {', '.join(inputs)})") from None
+
+
 def _compile_exact(problem: Problem, inputs: tuple[str, ...], outputs: tuple[str, ...],
                    constants: dict[str, float], cfg: Config | None
                    ) -> Callable[[torch.Tensor], torch.Tensor] | None:
@@ -657,6 +672,8 @@ def _compile_exact(problem: Problem, inputs: tuple[str, ...], outputs: tuple[str
     if spec is None:
         return None
     if callable(spec):
+        _check_signature(spec, inputs)
+
         def from_method(x: torch.Tensor) -> torch.Tensor:
             with calling_user("exact()"):
                 out = spec(*[x[:, i] for i in range(len(inputs))])

@@ -86,9 +86,10 @@ def test_create_graph_keeps_weight_gradients():
 
 
 def test_unknown_engine_lists_the_valid_ones():
-    with pytest.raises(pinnkit.ConfigError, match="unknown derivative engine 'autgrad' "
-                       r"\(did you mean 'autograd'\?\)"):
+    with pytest.raises(pinnkit.PinnkitError, match="engine='autgrad': unknown derivative "
+                       r"engine 'autgrad' \(did you mean 'autograd'\?\)") as caught:
         pinnkit.derivatives(LogShift(), torch.rand(2, 1), ["u"], ("x",), ("u",), "autgrad")
+    assert not isinstance(caught.value, pinnkit.ConfigError)  # a keyword, not a YAML key
 
 
 def test_sibling_derivatives_without_create_graph():
@@ -100,3 +101,27 @@ def test_sibling_derivatives_without_create_graph():
     ref = pinnkit.derivatives(net, pts, ["u_xx", "u_yy"], inputs=("x", "y"), outputs=("u",),
                               engine="autograd", create_graph=True)
     torch.testing.assert_close(got["u_xx + u_yy"], (ref["u_xx"] + ref["u_yy"]).detach())
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: pinnkit.derivatives(torch.nn.Linear(2, 2), torch.zeros(3, 2), ["u_x"],
+                                 inputs=("x", "y"), outputs=("u",)),
+     r"maps \(1, 2\) to \(1, 2\); expected \(1, 1\), one column per output \(u\)"),
+    (lambda: pinnkit.derivatives(torch.nn.Linear(2, 1), torch.zeros(3, 3), ["u_x"],
+                                 inputs=("x", "y"), outputs=("u",)),
+     r"points have shape \(3, 3\); expected \(N, 2\)"),
+    (lambda: pinnkit.derivatives(torch.nn.Linear(1, 1), torch.zeros(3, 2), ["u_x"],
+                                 inputs=("x", "y"), outputs=("u",)),
+     "cannot take 2 input columns"),
+    (lambda: pinnkit.derivatives(torch.nn.Linear(2, 1), torch.zeros(3, 2), ["u_x"],
+                                 inputs=("x", "y"), outputs=("u",), engine="tayler"),
+     r"engine='tayler': unknown derivative engine 'tayler' \(did you mean 'taylor'\?\)"),
+    (lambda: pinnkit.derivatives(torch.nn.Linear(2, 1), torch.zeros(3, 2), "u_x",
+                                 inputs=("x", "y"), outputs=("u",)),
+     "sequences of strings"),
+])
+def test_derivatives_mistakes_read_as_python(call, message):
+    """Python-API mistakes are PinnkitErrors worded for the keywords, not torch's shape
+    errors, a silently ignored output column or YAML's model.engine."""
+    with pytest.raises(pinnkit.PinnkitError, match=message):
+        call()

@@ -244,3 +244,22 @@ def test_train_takes_any_torch_module(tmp_path, capsys):
     with pytest.raises(pinnkit.PinnkitError, match="model.transform is built into"):
         pinnkit.train(RecipeHeat(), steps=2, run_dir=False, progress=False, model=net,
                       overrides=["model.transform=t*net"])
+
+
+def test_python_api_mistakes_read_as_python():
+    class OneArgExact(RecipeHeat):
+        def exact(self, x):
+            return x
+
+    with pytest.raises(pinnkit.PinnkitError, match=r"got the class RecipeHeat, not a problem. "
+                       r"Fix: pass an instance, RecipeHeat\(\)"):
+        pinnkit.train(RecipeHeat, steps=2, run_dir=False, progress=False)
+    with pytest.raises(pinnkit.PinnkitError, match=r"overrides='model.width=8'; expected a list"):
+        pinnkit.train(RecipeHeat(), steps=2, run_dir=False, overrides="model.width=8")
+    with pytest.raises(pinnkit.PinnkitError, match=r"steps=-3; expected a positive number"):
+        pinnkit.train(RecipeHeat(), steps=-3, run_dir=False, progress=False)
+    with pytest.raises(pinnkit.PinnkitError, match=r"OneArgExact.exact\(x\) cannot be called "
+                       r"as exact\(x, t\).*Fix: def exact\(self, x, t\)"):
+        pinnkit.check(OneArgExact())
+    with pytest.raises(pinnkit.PinnkitError, match="got a dict; expected a YAML path"):
+        pinnkit.check({"inputs": ["x"]})

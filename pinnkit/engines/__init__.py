@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from ..errors import CheckWarning, ConfigError, did_you_mean, one_of
+from ..errors import CheckWarning, ConfigError, PinnkitError, did_you_mean, one_of
 from ..expr import Namespace, Partial, compile_expr, parse
 from ..models.smoothness import module_warnings
 from .autograd import AutogradEngine
@@ -63,16 +63,28 @@ def derivatives(
     the derivatives: non-smooth layers, derivatives exactly zero at every point, a clamping
     last layer.
     """
+    if isinstance(names, str) or isinstance(inputs, str) or isinstance(outputs, str):
+        raise PinnkitError("names, inputs and outputs are sequences of strings, e.g. "
+                           "names=['u', 'u_x'], inputs=('x', 't'), outputs=('u',)")
     x = torch.as_tensor(points)
     if x.ndim == 1:
         x = x.unsqueeze(-1)
+    if x.ndim != 2 or x.shape[1] != len(inputs):
+        raise PinnkitError(f"points have shape {tuple(x.shape)}; expected (N, {len(inputs)}), "
+                           f"one column per input ({', '.join(inputs)})")
     param = next(model.parameters(), None)
     if param is not None:
         x = x.to(device=param.device, dtype=param.dtype)
+    _check_output_columns(model, x, inputs, outputs)
     ns = Namespace(tuple(inputs), tuple(outputs))
     compiled = {n: compile_expr(parse(n, ns)) for n in names}
     wanted: set[Partial] = set().union(*(c.needs for c in compiled.values()))
-    table = make_engine(engine, model)(model, x, wanted, outputs, create_graph=create_graph)
+    try:
+        chosen = make_engine(engine, model)
+    except ConfigError as exc:  # worded for YAML's model.engine: say it for the keyword
+        raise PinnkitError(f"engine={engine!r}: {exc.found}; expected "
+                           f"{', '.join(map(repr, available_engines()))}") from None
+    table = chosen(model, x, wanted, outputs, create_graph=create_graph)
     _warn_unsmooth(model, table, inputs)
     env: dict = {**table, **{name: x[:, i] for i, name in enumerate(inputs)}}
     result = {}
@@ -81,6 +93,24 @@ def derivatives(
         value = value.expand(x.shape[0]) if value.ndim == 0 else value
         result[n] = value if create_graph else value.detach()
     return result
+
+
+def _check_output_columns(model: torch.nn.Module, x: torch.Tensor, inputs: Sequence[str],
+                          outputs: Sequence[str]) -> None:
+    """One forward on one point: the module must map len(inputs) columns to len(outputs)."""
+    try:
+        with torch.no_grad():
+            y = model(x[:1])
+    except RuntimeError as exc:
+        raise PinnkitError(f"the model cannot take {len(inputs)} input columns "
+                           f"({', '.join(inputs)}): {str(exc).splitlines()[0]}") from None
+    if isinstance(y, torch.Tensor) and y.ndim == 1 and len(outputs) == 1:
+        return  # (N,) for one output: the engines read it as one column
+    if not isinstance(y, torch.Tensor) or y.ndim != 2 or y.shape[1] != len(outputs):
+        shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+        raise PinnkitError(f"the model maps (1, {len(inputs)}) to {shape}; expected "
+                           f"(1, {len(outputs)}), one column per output "
+                           f"({', '.join(outputs)})")
 
 
 def _warn_unsmooth(model: torch.nn.Module, table: dict[Partial, torch.Tensor],
