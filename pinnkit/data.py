@@ -116,7 +116,8 @@ def data_spec(name: str, value: Any, lines: Lines | None = None, source: str | N
     if isinstance(value, DataConfig):
         return value, None
     if isinstance(value, Mapping):
-        options = {k: list(v) if isinstance(v, tuple) else v for k, v in value.items()}
+        options: dict[str, Any] = {k: list(v) if isinstance(v, tuple) else v
+                                   for k, v in value.items()}
         table = options.pop("table", None)
         spec = build(DataConfig, options, dict(lines or {}), key, source or "")
         if table is None and not spec.file:

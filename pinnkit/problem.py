@@ -123,9 +123,10 @@ class Fields:
 class _Recorder(dict):
     """An env that hands out ones and records which derivatives were read."""
 
-    def __init__(self, ns: Namespace, consts: Mapping[str, float]) -> None:
+    def __init__(self, ns: Namespace, consts: Mapping[str, float | torch.Tensor]) -> None:
         super().__init__(consts)
-        self.ns, self.seen = ns, set()
+        self.ns = ns
+        self.seen: set[Partial] = set()
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, Partial) or key in self.ns.inputs or key in self.ns.symbols \
@@ -154,7 +155,7 @@ class Term:
     kind: str  # "equation", "condition" or "objective"
     key: str  # YAML key path, for messages
     residual: Callable[[Env], Any]
-    needs: frozenset[Partial]
+    needs: frozenset[Partial | Combo]  # Combo: a collapsed sum (one Taylor stream)
     selector: Selector | None = None  # boundary part; None = interior points
     weight: float = 1.0
     text: str = ""  # the expression, or the method's name
@@ -198,7 +199,7 @@ class CompiledProblem:
     def namespace(self) -> Namespace:
         return Namespace(self.inputs, self.outputs, tuple(self.constants), self.parameters.names)
 
-    def env(self, x: torch.Tensor, table: Mapping[Partial, torch.Tensor],
+    def env(self, x: torch.Tensor, table: Mapping[Partial | Combo, torch.Tensor],
             normals: torch.Tensor | None = None) -> dict[Any, Any]:
         """What residuals read: constants, inputs, derivatives, and on boundary points the
         outward normal's components (nx, ny, ...)."""
@@ -314,7 +315,7 @@ def _names(value: Any, key: str, cfg: Config | None) -> tuple[str, ...]:
 
 
 def _residual(value: Any, key: str, ns: Namespace, problem: Problem, cfg: Config | None
-              ) -> tuple[Callable[[Env], Any], frozenset[Partial], str, Node | None]:
+              ) -> tuple[Callable[[Env], Any], frozenset[Partial | Combo], str, Node | None]:
     """(function of env, derivatives it needs, text, parsed tree or None for a method) for a
     string or a method residual."""
     if callable(value):
@@ -498,13 +499,13 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
     terms += _objective_terms(problem, ns, weights, cfg)
     observations = _data_terms(problem, ns, shape, weights, cfg, terms)
     names = [t.name for t in terms]
-    for w in weights:
-        _check_weight(weights[w], f"training.weights.{w}", cfg)
-        if w not in names:
-            raise ConfigError(f"training.weights.{w}", f"no loss term is called '{w}'"
-                              f"{did_you_mean(w, names)}", "one of: " + ", ".join(names),
+    for wname in weights:
+        _check_weight(weights[wname], f"training.weights.{wname}", cfg)
+        if wname not in names:
+            raise ConfigError(f"training.weights.{wname}", f"no loss term is called '{wname}'"
+                              f"{did_you_mean(wname, names)}", "one of: " + ", ".join(names),
                               "use a name from equations, conditions or data",
-                              _cfg_line(cfg, f"training.weights.{w}"))
+                              _cfg_line(cfg, f"training.weights.{wname}"))
     exact = _compile_exact(problem, inputs, outputs, constants, cfg)
     name = cfg.name if cfg else type(problem).__name__.lower()
     return CompiledProblem(name, inputs, outputs, shape, constants, tuple(terms), exact, problem,

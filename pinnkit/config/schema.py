@@ -11,7 +11,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ..errors import ConfigError, did_you_mean, line_of, one_of
 
@@ -245,7 +245,7 @@ def _value(tp: Any, value: Any, path: str, lines: Lines, source: str,
         inner = [a for a in args if a is not type(None)]
         return _value(inner[0], value, path, lines, source, meta)
     if dataclasses.is_dataclass(tp):
-        return build(tp, value, lines, path, source)
+        return build(cast(type, tp), value, lines, path, source)
     if origin is tuple:
         if isinstance(value, (str, int, float)) and args[0] is str:
             value = [value]
@@ -340,7 +340,7 @@ def _unknown_key_fix(key: str) -> str:
 
 def _example_entry(tp: Any, path: str) -> str:
     if dataclasses.is_dataclass(tp):
-        return f"add one, e.g. {path}: [{_fields_example(tp)}]"
+        return f"add one, e.g. {path}: [{_fields_example(cast(type, tp))}]"
     return f"add an entry to {path}"
 
 

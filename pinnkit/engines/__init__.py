@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -18,8 +19,9 @@ from ..expr import Namespace, Partial, compile_expr, parse
 from ..models.smoothness import module_warnings
 from .autograd import AutogradEngine
 from .taylor import TaylorEngine
+from .taylor_plan import Key
 
-Engine = Callable[..., dict[Partial, torch.Tensor]]
+Engine = Callable[..., dict[Key, torch.Tensor]]
 ENGINES: dict[str, Callable[[], Engine]] = {"autograd": AutogradEngine, "taylor": TaylorEngine}
 
 
@@ -78,13 +80,15 @@ def derivatives(
     _check_output_columns(model, x, inputs, outputs)
     ns = Namespace(tuple(inputs), tuple(outputs))
     compiled = {n: compile_expr(parse(n, ns)) for n in names}
-    wanted: set[Partial] = set().union(*(c.needs for c in compiled.values()))
+    wanted: set[Key] = set().union(*(c.needs for c in compiled.values()))
     try:
         chosen = make_engine(engine, model)
     except ConfigError as exc:  # worded for YAML's model.engine: say it for the keyword
         raise PinnkitError(f"engine={engine!r}: {exc.found}; expected "
                            f"{', '.join(map(repr, available_engines()))}") from None
-    table = chosen(model, x, wanted, outputs, create_graph=create_graph)
+    # names are parsed, not collapsed: every key is a Partial
+    table = cast("dict[Partial, torch.Tensor]",
+                 chosen(model, x, wanted, outputs, create_graph=create_graph))
     _warn_unsmooth(model, table, inputs)
     env: dict = {**table, **{name: x[:, i] for i, name in enumerate(inputs)}}
     result = {}

@@ -14,7 +14,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import torch
 
@@ -48,21 +48,26 @@ class CompileInfo:
 _UNTRACED: list[tuple[type, str, Callable[..., Any]]] = []
 
 
-class untraced:  # noqa: N801 - used as a decorator, like torch.compiler.disable
-    """Mark a method as never traced by torch.compile, without importing torch._dynamo.
+_F = TypeVar("_F", bound=Callable[..., Any])
 
-    ``torch.compiler.disable`` imports dynamo (1.7 s) when the class body runs, so every
-    command paid for the compiler whether it compiled or not. This decorator leaves the
-    plain function on the class and records it; :func:`maybe_compile` wraps the recorded
-    methods with ``torch._dynamo.disable`` before the first compiled call.
-    """
+if TYPE_CHECKING:  # to a type checker the decorated method keeps its own signature
+    def untraced(fn: _F) -> _F: ...
+else:
+    class untraced:  # noqa: N801 - used as a decorator, like torch.compiler.disable
+        """Mark a method as never traced by torch.compile, without importing torch._dynamo.
 
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        self.fn = fn
+        ``torch.compiler.disable`` imports dynamo (1.7 s) when the class body runs, so every
+        command paid for the compiler whether it compiled or not. This decorator leaves the
+        plain function on the class and records it; :func:`maybe_compile` wraps the recorded
+        methods with ``torch._dynamo.disable`` before the first compiled call.
+        """
 
-    def __set_name__(self, owner: type, name: str) -> None:
-        setattr(owner, name, self.fn)
-        _UNTRACED.append((owner, name, self.fn))
+        def __init__(self, fn: Callable[..., Any]) -> None:
+            self.fn = fn
+
+        def __set_name__(self, owner: type, name: str) -> None:
+            setattr(owner, name, self.fn)
+            _UNTRACED.append((owner, name, self.fn))
 
 
 def _disable_untraced() -> None:

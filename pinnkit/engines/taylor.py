@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -29,6 +29,7 @@ from ..expr import tree as t
 from ..expr.analysis import differentiate, map_fields, map_leaves, rename_field
 from ..expr.collapse import Combo, collapse
 from ..expr.names import Partial
+from ..models.features import PeriodicEmbedding
 from ..models.mlp import MLP
 from ..models.transform import NET
 from .autograd import AutogradEngine
@@ -107,8 +108,9 @@ class TaylorProgram:
             partitions(k)  # fill the table outside any torch.compile trace
 
     def _constants(self, ref: torch.Tensor) -> tuple[torch.Tensor, list[tuple[int, torch.Tensor]]]:
-        cast = {"dtype": ref.dtype, "device": ref.device}
-        return self.directions.to(**cast), [(k, w.to(**cast)) for k, w in self.weights]
+        dtype, device = ref.dtype, ref.device
+        return (self.directions.to(dtype=dtype, device=device),
+                [(k, w.to(dtype=dtype, device=device)) for k, w in self.weights])
 
     def forward_jet(self, module: MLP, x: torch.Tensor) -> Jet:
         """The output layer's jet: value (N, n_out), orders (R_k, N, n_out), collapsed."""
@@ -130,12 +132,12 @@ class TaylorProgram:
                 h = concat([h, sine_jet(z, top, self.rows, collapsed),
                             sine_jet(shift(z, math.pi / 2), top, self.rows, collapsed)])
         derivs_of = module.activation.spec.derivatives
-        for layer in module.hidden:
+        for layer in cast("list[nn.Linear]", module.hidden):
             z = linear(h, layer.weight, layer.bias)
             h = activate(z, derivatives(z.value, top, derivs_of), self.rows, collapsed)
         return linear(h, module.out.weight, module.out.bias)
 
-    def _periodic(self, emb: nn.Module, h: Jet, collapsed: list[tuple[int, torch.Tensor]]
+    def _periodic(self, emb: PeriodicEmbedding, h: Jet, collapsed: list[tuple[int, torch.Tensor]]
                   ) -> Jet:
         """[h_other, cos(theta), sin(theta)] with theta = omega h_p + phase (PeriodicEmbedding)."""
         dtype, top = h.value.dtype, self.plan.max_order

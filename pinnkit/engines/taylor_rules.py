@@ -232,7 +232,8 @@ def _sines(z: Tensor, k: int) -> list[Tensor]:
 def select(h: Jet, columns: Tensor) -> Jet:
     """The jet of some columns of ``h``."""
     pick = lambda t: None if t is None else t.index_select(-1, columns)  # noqa: E731
-    return Jet(pick(h.value), [pick(t) for t in h.orders], pick(h.collapsed))
+    return Jet(h.value.index_select(-1, columns), [pick(t) for t in h.orders],
+               pick(h.collapsed))
 
 
 def concat(parts: list[Jet]) -> Jet:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from . import tree as t
 from .analysis import walk
@@ -90,7 +91,8 @@ def _collapse_sum(node: t.Node, keep: set[Partial]) -> t.Node:
     for (field, _), idx in sorted(groups.items()):
         if len({terms[i][0] for i in idx}) < 2:
             continue
-        combo = Combo.of(field, ((terms[i][0].partial.orders, terms[i][1]) for i in idx))
+        combo = Combo.of(field, ((cast(t.Field, terms[i][0]).partial.orders, terms[i][1])
+                                 for i in idx))  # grouped above: Fields only
         merged.update(idx)
         if combo.terms:
             combos.append((t.ComboField(combo), 1.0))

@@ -19,7 +19,7 @@ from .collapse import Combo, combos
 from .names import Partial
 
 Value = torch.Tensor | float
-Env = Mapping[Partial | str, Value]
+Env = Mapping[Partial | Combo | str, Value]
 
 _FUNCS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "exp": torch.exp, "log": torch.log,

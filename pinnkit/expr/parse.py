@@ -66,14 +66,14 @@ def parse(text: str, ns: Namespace, *, selector: bool = False) -> t.Node:
     try:
         root = ast.parse(source, mode="eval")
     except SyntaxError as exc:
-        col = (exc.offset - 1) if exc.offset else None
+        at = (exc.offset - 1) if exc.offset else None
         hint = "check for unbalanced parentheses or a missing operator"
         if "^" in source:
             hint = "write powers as '**', not '^'"
         elif re.search(r"(?<![=!<>])=(?!=)", source):
             hint = "compare with '==', not '='" if selector else \
                 "write a residual that vanishes, e.g. 'u - 1' rather than 'u = 1'"
-        raise ExprError(source, f"syntax error ({exc.msg})", col, hint) from None
+        raise ExprError(source, f"syntax error ({exc.msg})", at, hint) from None
     except (ValueError, RecursionError, MemoryError):
         raise ExprError(source, "cannot be parsed (nested too deeply or holds a NUL "
                         "character)", None, "write a plain expression") from None

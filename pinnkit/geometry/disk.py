@@ -48,7 +48,7 @@ class Disk(Shape):
     for ``on:`` selectors, e.g. ``hole``.
     """
 
-    def __init__(self, center: Sequence[float], radius: float,
+    def __init__(self, center: Sequence[float] | np.ndarray, radius: float,
                  names: Sequence[str] | None = None, name: str | None = None) -> None:
         self.center = np.asarray(center, dtype=np.float64).reshape(-1)
         self.radius = float(radius)

@@ -29,7 +29,8 @@ from .product import SpaceTime
 from .selectors import Selector
 from .shapes import Box, Shape, ShapeError
 
-COMBINATIONS = {"union": Union, "difference": Difference, "intersection": Intersection}
+COMBINATIONS: dict[str, Callable[..., Shape]] = {
+    "union": Union, "difference": Difference, "intersection": Intersection}
 
 
 @dataclass(frozen=True)

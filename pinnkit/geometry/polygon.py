@@ -17,7 +17,7 @@ class Polygon(Shape):
     ``names`` (x, y). ``name`` names its boundary as a part for ``on:`` selectors.
     """
 
-    def __init__(self, vertices: Sequence[Sequence[float]],
+    def __init__(self, vertices: Sequence[Sequence[float]] | np.ndarray,
                  names: Sequence[str] = ("x", "y"), name: str | None = None) -> None:
         v = np.asarray(vertices, dtype=np.float64)
         if v.ndim != 2 or v.shape[1] != 2 or len(v) < 3 or not np.all(np.isfinite(v)):

@@ -24,6 +24,11 @@ class PeriodicEmbedding(nn.Module):
     column, then one sine per periodic column.
     """
 
+    periodic: torch.Tensor  # buffers, declared for the type checker
+    other: torch.Tensor
+    omega: torch.Tensor
+    phase: torch.Tensor
+
     def __init__(self, n_in: int, periods: Mapping[int, tuple[float, float]],
                  scale: Sequence[float], shift: Sequence[float]) -> None:
         super().__init__()

@@ -19,6 +19,9 @@ from .transform import OutputTransform
 class Normalize(nn.Module):
     """x -> 2 (x - lower) / (upper - lower) - 1, per input column."""
 
+    scale: torch.Tensor  # buffers, declared for the type checker
+    shift: torch.Tensor
+
     def __init__(self, lower: Sequence[float], upper: Sequence[float]) -> None:
         super().__init__()
         lo = torch.as_tensor(lower, dtype=torch.float64)
@@ -33,6 +36,8 @@ class Normalize(nn.Module):
 
 class FourierFeatures(nn.Module):
     """[x, sin(2 pi x B), cos(2 pi x B)] with a fixed random B of scale ``sigma``."""
+
+    B: torch.Tensor  # a buffer, declared for the type checker
 
     def __init__(self, n_in: int, n_features: int, sigma: float, seed: int = 0) -> None:
         super().__init__()
