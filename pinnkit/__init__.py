@@ -24,7 +24,7 @@ _LAZY = {
     "Union": ".geometry",
     "MLP": ".models.mlp",
     "Problem": ".problem",
-    "Run": ".training.trainer",
+    "Run": ".evaluate",
 }
 
 __all__ = ["MLP", "Ball", "Box", "CheckError", "CheckWarning", "ConfigError", "Difference",
@@ -50,8 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
     from .api import check, check_report, train
     from .checks import Report
     from .engines import derivatives
-    from .evaluate import TrainedModel, load
+    from .evaluate import Run, TrainedModel, load
     from .geometry import Ball, Box, Difference, Disk, Intersection, Polygon, SpaceTime, Union
     from .models.mlp import MLP
     from .problem import Problem
-    from .training.trainer import Run

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import re
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
@@ -14,109 +13,19 @@ from typing import Any
 import torch
 
 from .checks import Report, report_from_error, run_checks
-from .config import PROBLEM_KEYS, Config, StageConfig, config_from_data, load_config, located
-from .config.load import read_file
+from .config import PROBLEM_KEYS, Config, StageConfig, located
 from .engines import make_engine
-from .errors import CheckWarning, ConfigError, PinnkitError, did_you_mean, line_of
-from .geometry import get_sampler
-from .models.activations import get_activation
-from .problem import CompiledProblem, Problem, compile_problem, problem_from_config
-from .training.folders import check_trust, claim, is_run_folder, latest
+from .errors import CheckWarning, ConfigError, PinnkitError, line_of
+from .evaluate import Run
+from .problem import CompiledProblem, Problem
+from .setup import resolve, run_config
+from .training.folders import claim, is_run_folder, latest
 from .training.losses import SampleLosses
 from .training.metrics import check_reference
 from .training.monitor import Monitor
 from .training.sizes import check_sizes
 from .training.techniques import validate_options
-from .training.trainer import DTYPES, Run, build_model, fit, resolve_device, validate_stages
-
-#: the keys a Problem class's ``recipe`` may hold: how to train it, not what it is
-RECIPE_KEYS = ("name", "model", "training", "logging", "checks")
-
-
-def recipe_of(cls: type[Problem]) -> dict[str, Any]:
-    """A Problem class's training recipe (``recipe = {"model": ..., "training": ...}``, the
-    YAML keys), as plain data; checked for keys that belong on the class itself."""
-    recipe = getattr(cls, "recipe", None)
-    if recipe is None:
-        return {}
-    if not isinstance(recipe, Mapping):
-        raise PinnkitError(f"{cls.__name__}.recipe is {type(recipe).__name__}; expected a "
-                           "mapping of YAML keys, e.g. recipe = {'model': {'width': 20}}")
-    for key in recipe:
-        if key not in RECIPE_KEYS:
-            where = "an attribute of the class" if key in PROBLEM_KEYS else "not a recipe key"
-            raise PinnkitError(f"{cls.__name__}.recipe has key '{key}': {where}"
-                               f"{did_you_mean(str(key), RECIPE_KEYS)}. Fix: use "
-                               f"{', '.join(RECIPE_KEYS)}")
-    return _plain(recipe)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def merged(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    """``top`` over ``base``: mappings merge key by key, anything else (a list of stages)
-    is replaced whole."""
-    out = dict(base)
-    for k, v in top.items():
-        out[k] = merged(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) \
-            else v
-    return out
-
-
-def resolve(target: str | Path | Problem, overrides: Sequence[str] = (),
-            config: Mapping[str, Any] | Config | None = None) -> tuple[CompiledProblem, Config]:
-    """A YAML path or a Problem (plus optional config data) -> compiled problem and config.
-
-    A Problem class's ``recipe`` comes first, then ``config`` (or the YAML file's keys),
-    then the overrides."""
-    _check_call(target, overrides)
-    if isinstance(target, Problem):
-        if isinstance(config, Config):
-            cfg = config
-        else:
-            data = merged(recipe_of(type(target)), _plain(dict(config or {})))
-            data.setdefault("name", type(target).__name__.lower())
-            cfg = config_from_data(data, {}, "<python>", overrides)
-        problem = target
-        for key in PROBLEM_KEYS:
-            if key in cfg.given:
-                raise PinnkitError(f"config key '{key}' belongs on the Problem when training "
-                                   f"a Problem object. Fix: set {type(target).__name__}.{key} "
-                                   "(a class attribute), or train a YAML file")
-        _check_names(cfg)
-        return compile_problem(problem, cfg), cfg
-    cfg = load_config(target, overrides)
-    try:
-        _check_names(cfg)
-        problem = problem_from_config(cfg)
-        recipe = recipe_of(type(problem))
-        if recipe:  # the class's recipe under the file's keys
-            data, lines = read_file(target)
-            cfg = config_from_data(merged(recipe, data or {}), lines, str(target), overrides)
-            _check_names(cfg)
-        return compile_problem(problem, cfg), cfg
-    except ConfigError as exc:
-        raise located(exc, cfg) from None
-
-
-def _check_call(target: Any, overrides: Any) -> None:
-    """Python-API mistakes, worded for Python rather than YAML."""
-    if isinstance(target, type) and issubclass(target, Problem):
-        raise PinnkitError(f"got the class {target.__name__}, not a problem. Fix: pass an "
-                           f"instance, {target.__name__}()")
-    if not isinstance(target, (str, Path, Problem)):
-        raise PinnkitError(f"got a {type(target).__name__}; expected a YAML path or a Problem "
-                           "object, e.g. pinnkit.train('configs/heat.yaml') or "
-                           "pinnkit.train(Heat())")
-    if isinstance(overrides, str) or not all(isinstance(o, str) for o in overrides):
-        raise PinnkitError(f"overrides={overrides!r}; expected a list of 'key=value' strings, "
-                           "e.g. overrides=['model.width=32']")
+from .training.trainer import DTYPES, build_model, fit, resolve_device, validate_stages
 
 
 def scaled_stages(stages: Sequence[StageConfig], steps: int) -> tuple[StageConfig, ...]:
@@ -154,22 +63,6 @@ def problem_spec(problem: Problem) -> str | None:
     return f"{Path(file).resolve()}:{cls.__name__}"
 
 
-DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
-
-
-def _check_names(cfg: Config) -> None:
-    """Names that map to code past the config layer, checked before any compute is spent."""
-    get_activation(cfg.model.activation, line=line_of(cfg.lines, "model.activation"))
-    get_sampler(cfg.training.points.sampler, line=line_of(cfg.lines, "training.points.sampler"))
-    device = cfg.training.device
-    if not DEVICE.fullmatch(device):
-        kinds = ["auto", "cpu", "cuda", "mps"]
-        raise ConfigError("training.device", f"'{device}' is not a device"
-                          f"{did_you_mean(device, kinds)}", "auto, cpu, cuda, cuda:N or mps",
-                          "use device: auto (cuda when available, else cpu)",
-                          line_of(cfg.lines, "training.device"))
-
-
 def _device(cfg: Config) -> torch.device:
     """training.device as a torch device; one this machine lacks is an error at its line."""
     try:
@@ -188,23 +81,6 @@ def run_folder(cfg: Config, resume: bool = False, overwrite: bool = False) -> Pa
     """
     base = Path(cfg.logging.dir or Path("runs") / cfg.name)
     return latest(base) if resume else claim(base, overwrite)
-
-
-def run_config(run_dir: Path, trust: bool = False) -> Path:
-    """A run folder's config.yaml, unless the run was trained from a Python Problem object
-    (whose equations a YAML file cannot hold), or it names a Python file that the run
-    folder does not vouch for (``folders.check_trust``) and ``trust`` is not given."""
-    path = run_dir / "config.yaml"
-    cfg = load_config(path)
-    if not cfg.inputs and not cfg.problem:
-        raise PinnkitError(f"{run_dir} was trained from a Python Problem object whose class "
-                           "cannot be imported from a file (defined in a script or a notebook), "
-                           "so its config.yaml cannot name it. Fix: pass the object again, "
-                           f"pinnkit.load('{run_dir}', problem=<the Problem>) or pinnkit.train("
-                           f"<the Problem>, run_dir='{run_dir}', resume=True); or define the "
-                           "class in a module file")
-    check_trust(run_dir, cfg.problem, trust)
-    return path
 
 
 def resume_target(target: str | Path, overrides: Sequence[str] = (), trust: bool = False
@@ -275,7 +151,7 @@ def train(target: str | Path | Problem, steps: int | None = None, *,
         if built_in:
             raise PinnkitError(f"model.{built_in[0]} is built into pinnkit's MLP, and model= "
                                "replaces it. Fix: build it into your module, or drop model=")
-    return fit(problem, cfg, folder, progress=progress, resume=resume, model=model)
+    return Run.of(fit(problem, cfg, folder, progress=progress, resume=resume, model=model))
 
 
 def check_problem(problem: CompiledProblem, cfg: Config,

@@ -20,16 +20,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from .api import resolve, run_config
 from .config import PROBLEM_KEYS, Config, load_config, to_data
 from .engines import derivatives as field_derivatives
 from .engines import make_engine
 from .errors import ConfigError, ExprError, PinnkitError
 from .problem import CompiledProblem, Problem
+from .setup import resolve, run_config
 from .training.checkpoint import load as load_checkpoint
 from .training.metrics import evaluation_points, predict, reference_errors
 from .training.state import check_model_class
-from .training.trainer import DTYPES, build_model
+from .training.trainer import DTYPES, Fitted, build_model
 from .usercode import calling_user, user_files
 
 GRID_POINTS = 40_000  # the fresh evaluation grid: 200 x 200 in 2-D (training monitors 128^2)
@@ -162,6 +162,24 @@ class TrainedModel:
             return None
         return (f"{n} of {len(x)} point{'s' if len(x) > 1 else ''} lie outside the domain "
                 f"{shape!r}: the network was not trained there")
+
+
+@dataclass
+class Run(TrainedModel):
+    """What ``pinnkit.train`` returns: a ``TrainedModel`` (``predict``, ``derivatives``,
+    ``grid_errors``) of the network at the last step, with the run's history and the
+    network at its best checkpoint."""
+
+    history: list[dict[str, float]] = field(default_factory=list)  # one record per log
+    best_model: torch.nn.Module | None = None  # at the lowest validation error (best.pt)
+
+    @classmethod
+    def of(cls, fitted: Fitted) -> Run:
+        metrics = fitted.metrics
+        return cls(fitted.model, fitted.problem, fitted.config,
+                   fitted.run_dir,  # type: ignore[arg-type]  # None when nothing was written
+                   int(metrics["steps"]), dict(metrics.get("parameters", {})), metrics,
+                   fitted.history, fitted.best_model)
 
 
 def load(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu",
@@ -346,7 +364,8 @@ def write_table(columns: Mapping[str, np.ndarray], out: str | Path | None) -> st
 
 def _write_table(columns: Mapping[str, np.ndarray], out: str | Path | None) -> str | None:
     if out is not None and Path(out).suffix == ".npz":
-        np.savez(out, **{k: np.asarray(v) for k, v in columns.items()})
+        # numpy's stub reads the arrays in **kwds as its allow_pickle flag
+        np.savez(out, **{k: np.asarray(v) for k, v in columns.items()})  # type: ignore[arg-type]
         return None
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

@@ -17,6 +17,7 @@ LAYERS = [
     {"checks"},
     {"log"},
     {"training"},
+    {"setup"},  # config + problem -> what checks, training and evaluation start from
     {"evaluate", "plot", "api"},
     {"cli", "__main__", "__init__"},
 ]

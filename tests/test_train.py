@@ -263,3 +263,17 @@ def test_python_api_mistakes_read_as_python():
         pinnkit.check(OneArgExact())
     with pytest.raises(pinnkit.PinnkitError, match="got a dict; expected a YAML path"):
         pinnkit.check({"inputs": ["x"]})
+
+
+def test_train_returns_what_load_returns(tiny_yaml, tmp_path):
+    """pinnkit.train gives a TrainedModel too: predict and derivatives agree with the run
+    folder's pinnkit.load at the same (last) step."""
+    run = pinnkit.train(tiny_yaml, run_dir=tmp_path / "run", progress=False)
+    assert isinstance(run, pinnkit.TrainedModel) and isinstance(run, pinnkit.Run)
+    loaded = pinnkit.load(tmp_path / "run")
+    x = np.array([[0.25, 0.5], [0.75, 0.1]])
+    np.testing.assert_allclose(run.predict(x), loaded.predict(x), rtol=1e-12)
+    ours, theirs = run.derivatives(x, ["u_xx", "heat"]), loaded.derivatives(x, ["u_xx", "heat"])
+    for name in ("u_xx", "heat"):
+        np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-10, atol=1e-12)
+    assert run.step == loaded.step == run.metrics["steps"]

@@ -20,13 +20,13 @@ import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
 from ..config import Config, PointsConfig, StageConfig, located
 from ..engines import make_engine
-from ..engines.compile import CompileInfo
+from ..engines.compile import CompileInfo, Mode
 from ..errors import ConfigError, line_of
 from ..log import Progress
 from ..models.mlp import MLP
@@ -49,8 +49,9 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 @dataclass
-class Run:
-    """What ``train`` returns: the trained model, its problem, metrics and run folder."""
+class Fitted:
+    """What ``fit`` returns: the trained model, its problem, metrics and run folder
+    (``pinnkit.train`` hands it on as a ``pinnkit.Run``)."""
 
     model: torch.nn.Module
     problem: CompiledProblem
@@ -139,7 +140,8 @@ class Closure:
         self.state, self.engine, self.problem, self.dist = state, engine, problem, dist
         self.losses = losses  # term_losses, or its torch.compile'd twin
         self.techniques = techniques  # causal weighting reduces the equations' losses
-        self.total, self.terms = math.nan, {}
+        self.total = math.nan
+        self.terms: dict[str, float] = {}
         self.normal: NormalEquations | None = None  # the lm stage's Gauss-Newton system
 
     def __call__(self) -> torch.Tensor:
@@ -190,7 +192,7 @@ class Closure:
 
 def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: bool = True,
         *, resume: bool = False, stop_at: int | None = None, dist: Dist = SINGLE,
-        model: torch.nn.Module | None = None) -> Run:
+        model: torch.nn.Module | None = None) -> Fitted:
     """Train ``problem`` as ``cfg`` says; write the run folder when ``run_dir`` is given.
 
     ``model``: any ``torch.nn.Module`` from len(inputs) to len(outputs) columns, trained
@@ -209,7 +211,7 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
 
 
 def _fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: bool,
-         resume: bool, stop_at: int | None, dist: Dist, model: torch.nn.Module | None) -> Run:
+         resume: bool, stop_at: int | None, dist: Dist, model: torch.nn.Module | None) -> Fitted:
     device = resolve_device(device_for(cfg.training.device, dist),
                             line_of(cfg.lines, "training.device"))
     dtype = DTYPES[cfg.model.dtype]
@@ -223,7 +225,8 @@ def _fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: 
     console = Progress(progress and dist.main, cfg.logging.every)
     # the Taylor forward is a first-order graph, so the loss (and its backward) compiles
     losses_fn, compile_info = compiled_losses(term_losses, engine, state.model, problem,
-                                              state.points.sets, cfg.training.compile,
+                                              state.points.sets,
+                                              cast(Mode, cfg.training.compile),  # a choice
                                               sum(s.steps for s in cfg.training.stages))
     techniques = Techniques(problem, cfg, state, engine)  # weights, causal, adaptive points
     closure = Closure(state, engine, problem, losses_fn, dist, techniques)
@@ -256,6 +259,7 @@ def _fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: 
                     if stage.optimizer == "adam":
                         techniques.before_step(state.step)
                     guard.before_step(state)
+                    assert state.optimizer is not None  # the stage's, made when it started
                     taken = run_steps(state.optimizer, closure, step_limit(state, stage))
                     if state.scheduler is not None:
                         state.scheduler.step()
@@ -291,7 +295,8 @@ def _fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: 
                     if ended:
                         break
                 if converged or state.stage_step >= stage.steps:
-                    why = ended if converged else f"budget used ({stage.steps} steps)"
+                    # converged only when ended said why
+                    why = cast(str, ended) if converged else f"budget used ({stage.steps} steps)"
                     state.end_stage(index, stage.optimizer, why)
                     if converged:
                         console.message(f"stage {index + 1} ({stage.optimizer}) ended at "
@@ -308,7 +313,7 @@ def _fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: 
                      compile_info=compile_info)
     if state.best < before:
         best_model = copy.deepcopy(state.model)  # the final record was the best
-    return Run(state.model, problem, cfg, metrics, run_dir, state.history, best_model)
+    return Fitted(state.model, problem, cfg, metrics, run_dir, state.history, best_model)
 
 
 def crossed(before: int, after: int, every: int) -> bool:
