@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY
 
 import pinnkit
 from pinnkit.training.distributed import Dist, average, shard
@@ -42,43 +43,48 @@ def test_single_process_is_untouched():
     assert average({"a": 1.5}, Dist(), torch.device("cpu")) == {"a": 1.5}
 
 
-def test_two_ranks_equal_one_process_over_the_union(tiny_yaml, tmp_path):
-    proc = torchrun(["train", str(tiny_yaml), "--out", str(tmp_path / "ddp"), "--quiet"],
-                    tmp_path)
+# Every stage kind in one run: adam, lbfgs, then ssbroyden's line search and lm's
+# Gauss-Newton system (J^T J and J^T R all-reduced).
+STAGES = ("training.stages=[{optimizer: adam, lr: 1.0e-2, steps: 30}, "
+          "{optimizer: lbfgs, steps: 10}, {optimizer: ssbroyden, steps: 10, dtype: float64}, "
+          "{optimizer: lm, steps: 10}]")
+
+
+@pytest.fixture(scope="module")
+def ddp_and_one(tmp_path_factory):
+    """One torchrun of two ranks and one plain process over the same config, shared by the
+    tests that compare them: each pair costs ~10 s of interpreter and gloo start-ups."""
+    tmp = tmp_path_factory.mktemp("ddp")
+    (tmp / "tiny.yaml").write_text(TINY)
+    args = ["train", str(tmp / "tiny.yaml"), "--set", STAGES, "--quiet"]
+    proc = torchrun([*args, "--out", str(tmp / "ddp")], tmp)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    single = subprocess.run([sys.executable, "-m", "pinnkit", "train", str(tiny_yaml), "--out",
-                             str(tmp_path / "one"), "--quiet"], capture_output=True, text=True,
-                            timeout=TIMEOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    single = subprocess.run([sys.executable, "-m", "pinnkit", *args, "--out", str(tmp / "one")],
+                            capture_output=True, text=True, timeout=TIMEOUT,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert single.returncode == 0, single.stderr[-3000:]
-    a = torch.load(tmp_path / "ddp" / "checkpoints" / "last.pt", weights_only=True)["state"]
-    b = torch.load(tmp_path / "one" / "checkpoints" / "last.pt", weights_only=True)["state"]
-    assert a["step"] == b["step"] == 40
+    a = torch.load(tmp / "ddp" / "checkpoints" / "last.pt", weights_only=True)["state"]
+    b = torch.load(tmp / "one" / "checkpoints" / "last.pt", weights_only=True)["state"]
+    return tmp, proc, a, b
+
+
+def test_two_ranks_equal_one_process_over_the_union(ddp_and_one):
+    tmp, proc, a, b = ddp_and_one
+    assert a["step"] == b["step"] == 60
     for key, value in b["model"].items():
         torch.testing.assert_close(a["model"][key], value, atol=1e-6, rtol=0)
     # rank 0 alone writes: one TensorBoard file, one "training ..." banner
-    assert len(list((tmp_path / "ddp").rglob("events.out.tfevents.*"))) == 1
-    assert not (tmp_path / "ddp-2").exists()  # rank 1 claimed no folder of its own
+    assert len(list((tmp / "ddp").rglob("events.out.tfevents.*"))) == 1
+    assert not (tmp / "ddp-2").exists()  # rank 1 claimed no folder of its own
     assert proc.stdout.count("pinnkit: training") == 1
 
 
-SECOND_ORDER = ("training.stages=[{optimizer: adam, lr: 1.0e-2, steps: 30}, "
-                "{optimizer: ssbroyden, steps: 10, dtype: float64}, {optimizer: lm, steps: 10}]")
-
-
-def test_second_order_stages_take_the_same_steps_on_every_rank(tiny_yaml, tmp_path):
-    """ssbroyden's line search and lm's Gauss-Newton system (J^T J and J^T R all-reduced)
-    give two ranks the model of one process over the union of the points."""
-    args = ["--set", SECOND_ORDER, "--quiet"]
-    proc = torchrun(["train", str(tiny_yaml), "--out", str(tmp_path / "ddp"), *args], tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    single = subprocess.run([sys.executable, "-m", "pinnkit", "train", str(tiny_yaml), "--out",
-                             str(tmp_path / "one"), *args], capture_output=True, text=True,
-                            timeout=TIMEOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert single.returncode == 0, single.stderr[-3000:]
-    a = torch.load(tmp_path / "ddp" / "checkpoints" / "last.pt", weights_only=True)["state"]
-    b = torch.load(tmp_path / "one" / "checkpoints" / "last.pt", weights_only=True)["state"]
-    assert a["step"] == b["step"] == 50
-    assert [s["optimizer"] for s in a["stops"]] == ["adam", "ssbroyden", "lm"]
+def test_second_order_stages_take_the_same_steps_on_every_rank(ddp_and_one):
+    """ssbroyden's line search and lm's Gauss-Newton system give two ranks the model of
+    one process over the union of the points, after first-order stages that do too."""
+    _, _, a, b = ddp_and_one
+    assert [s["optimizer"] for s in a["stops"]] == ["adam", "lbfgs", "ssbroyden", "lm"]
+    assert [s["step"] for s in a["stops"]] == [s["step"] for s in b["stops"]]
     for key, value in b["model"].items():
         assert value.dtype == torch.float64
         torch.testing.assert_close(a["model"][key], value, atol=1e-6, rtol=0)
