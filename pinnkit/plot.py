@@ -96,7 +96,8 @@ def field_figure(figure_cls: Any, snap: FieldSnapshot, name: str, path: Path) ->
         fig, axs = _new(figure_cls, 1 if ref is None else 3)
         both = pred if ref is None else np.concatenate([pred.ravel(), ref.ravel()])
         lo, hi = float(np.nanmin(both)), float(np.nanmax(both))
-        panels = [(pred, f"{name}: prediction", lo, hi)]
+        panels: list[tuple[np.ndarray, str, float | None, float | None]] = [
+            (pred, f"{name}: prediction", lo, hi)]
         if ref is not None:
             panels += [(ref, f"{name}: reference", lo, hi),
                        (snap.error(name), f"{name}: |error|", None, None)]

@@ -109,8 +109,8 @@ def _poly_verdict(poly: Poly, variables: list[Partial], names: list[str]) -> Ver
         return Verdict("bounded", "it does not depend on the fields")
     n = len(variables)
     degree = [max(k[i] for k in poly) for i in range(n)]
-    coercive = [d >= 2 and d % 2 == 0 and _pure(poly, i, d) is not None and
-                bool(np.all(_pure(poly, i, d) > tol)) for i, d in enumerate(degree)]
+    coercive = [d >= 2 and d % 2 == 0 and (pure := _pure(poly, i, d)) is not None and
+                bool(np.all(pure > tol)) for i, d in enumerate(degree)]
     offending = []
     for i, d in enumerate(degree):
         if d == 0:

@@ -54,8 +54,8 @@ def transform_limit(transform: str | Mapping[str, str] | None, ns: Namespace
     texts = transform.values() if isinstance(transform, Mapping) else [transform]
     ns = Namespace(ns.inputs, ("net",), ns.constants)  # a transform reads the raw output
     limits = [expression_limit(parse(str(x), ns), ns.inputs) for x in texts]
-    limits = [lim for lim in limits if lim is not None]
-    return min(limits, key=lambda lim: lim.order) if limits else None
+    found = [lim for lim in limits if lim is not None]
+    return min(found, key=lambda lim: lim.order) if found else None
 
 
 def _smooth_alternatives() -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,8 @@ class Selector:
     def __call__(self, columns: Mapping[str, np.ndarray], parts: Mapping[str, np.ndarray],
                  tol: float) -> np.ndarray:
         n = len(next(iter(columns.values())))
-        out = _eval(self.tree, {**self.constants, **columns}, parts, tol)
+        env: dict[str, Any] = {**self.constants, **columns}  # constants and columns
+        out = _eval(self.tree, env, parts, tol)
         return np.broadcast_to(np.asarray(out, dtype=bool), (n,))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from tqdm import tqdm
 
@@ -56,7 +57,7 @@ class Progress:
         elif self.bar is not None:
             self.bar.update(taken)
         if self.bar is not None:
-            shown = {"loss": f"{loss:.3e}"}
+            shown: dict[str, Any] = {"loss": f"{loss:.3e}"}
             shown.update({("at step" if k == "at" else k): (int(v) if k == "at" else f"{v:.2e}")
                           for k, v in self.extra.items()})
             self.bar.set_postfix(shown, refresh=False)

@@ -48,7 +48,8 @@ class TensorBoard:
         from torch.utils.tensorboard.summary import hparams as hparams_summary
 
         for summary in hparams_summary(dict(hparams), dict(metrics)):
-            self.writer.file_writer.add_summary(summary)
+            file_writer: Any = self.writer.file_writer  # torch's stub infers None from __init__
+            file_writer.add_summary(summary)
         self.scalars(step, metrics)
 
     def flush(self) -> None:

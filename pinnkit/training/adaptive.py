@@ -14,6 +14,7 @@ redrawn where the equations are violated most:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 
@@ -50,7 +51,7 @@ def squared_residual(model: torch.nn.Module, engine: Callable, problem: Compiled
     for i in range(0, x.shape[0], CHUNK):
         part = PointSet(ps.terms, x[i:i + CHUNK])
         per_point = pointwise(model, engine, problem, part, create_graph=False)
-        out.append(sum(v.detach().abs() for v in per_point.values()))
+        out.append(cast(torch.Tensor, sum(v.detach().abs() for v in per_point.values())))
     return torch.cat(out)
 
 

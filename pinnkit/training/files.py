@@ -108,7 +108,8 @@ def os_error(exc: OSError, path: str | Path, doing: str = "write") -> RunFileErr
     """``exc`` as one line: what pinnkit was doing, the path, what the OS said, the fix."""
     said = exc.strerror or str(exc) or type(exc).__name__
     code = errno.errorcode.get(exc.errno, "") if exc.errno else ""
-    fix = _FIXES.get(exc.errno, "check the path, or write elsewhere with --out DIR")
+    fix = "check the path, or write elsewhere with --out DIR"
+    fix = _FIXES.get(exc.errno, fix) if exc.errno is not None else fix
     where = f" {path}" if str(path) else ""
     return RunFileError(f"cannot {doing}{where}: {said}{f' ({code})' if code else ''}. "
                         f"Fix: {fix}")

@@ -101,6 +101,7 @@ class NanGuard:
                  f"(rollback {self.rollbacks} of {self.max_rollbacks})")
 
     def _restore(self, state: TrainState) -> None:
+        assert self.good is not None  # rollback() raised before any good state
         good = copy.deepcopy(self.good)  # the copy stays intact for a later rollback
         state.model.load_state_dict(good["model"])
         state.params.load_state_dict(good["params"])

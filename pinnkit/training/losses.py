@@ -95,8 +95,10 @@ class Collocation:
                 pts = shard(shape.sample_interior(self.cfg.domain, self.sampler, seed), self.dist)
                 sets.append(PointSet(tuple(terms), self._tensor(pts), None, self.chunking))
             else:
+                selector = terms[0].selector
+                assert selector is not None  # the group's text is its selector's
                 sample = shape.sample_boundary(self.cfg.boundary, self.sampler, seed + 31 * i,
-                                               terms[0].selector)
+                                               selector)
                 sets.append(PointSet(tuple(terms), self._tensor(shard(sample.points, self.dist)),
                                      self._tensor(shard(sample.normals, self.dist)), self.chunking))
         self.sets = sets + self.data_sets
@@ -272,7 +274,8 @@ def _parameters(model: torch.nn.Module, roots: Iterable[torch.Tensor]) -> list[t
     coefficient of the PDE), so chunking does not silently drop their gradients.
     """
     found = {id(p): p for p in model.parameters() if p.requires_grad}
-    stack = [r.grad_fn for r in roots if r.grad_fn is not None]
+    stack: list[torch.autograd.graph.Node | None] = [r.grad_fn for r in roots
+                                                     if r.grad_fn is not None]
     seen: set[object] = set()
     while stack:
         fn = stack.pop()
@@ -290,12 +293,12 @@ class _Accumulated(torch.autograd.Function):
     """A loss value whose gradients were summed chunk by chunk; backward only scales them."""
 
     @staticmethod
-    def forward(ctx, value, grads, *params):  # type: ignore[override]
+    def forward(ctx, value, grads, *params):
         ctx.grads = grads
         return value.clone()
 
     @staticmethod
-    def backward(ctx, grad_out):  # type: ignore[override]
+    def backward(ctx, grad_out):
         return (None, None, *(None if g is None else g * grad_out for g in ctx.grads))
 
 

@@ -32,10 +32,10 @@ def run_steps(opt: torch.optim.Optimizer, closure: Callable[[], torch.Tensor], l
     if isinstance(opt, FlatOptimizer):
         opt.param_groups[0]["max_iter"] = min(opt.chunk, limit)
         before = opt.state[opt.params[0]].get("n_iter", 0)
-        opt.step(closure)
+        opt.step(closure)  # type: ignore[arg-type]  # torch's stub: a closure returns float
         return opt.state[opt.params[0]].get("n_iter", 0) - before
     if not isinstance(opt, torch.optim.LBFGS):
-        opt.step(closure)
+        opt.step(closure)  # type: ignore[arg-type]  # torch's stub: a closure returns float
         return 1
     group = opt.param_groups[0]
     group["max_iter"] = k = min(LBFGS_CHUNK, limit)

@@ -56,7 +56,8 @@ class RunFolder:
                                      cfg.logging.tensorboard else None,
                                      purge_step=start_step + 1 if resume else None)
         except OSError as exc:
-            raise os_error(exc, exc.filename or run_dir, "write TensorBoard files in") from None
+            raise os_error(exc, exc.filename or run_dir or "",
+                           "write TensorBoard files in") from None
         self.board.text("config", "\n".join("    " + ln for ln in to_yaml(cfg).splitlines()),
                         start_step)
 

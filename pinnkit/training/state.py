@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -173,7 +173,8 @@ class TrainState:
 
 def rng_state() -> dict[str, Any]:
     """torch (CPU and CUDA), numpy and Python random states, as tensors and plain data."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    kind, keys, pos, has_gauss, cached = cast(  # the legacy tuple (legacy=True, the default)
+        "tuple[str, np.ndarray, int, int, float]", np.random.get_state())
     version, internal, gauss = random.getstate()
     return {
         "torch": torch.get_rng_state(),
