@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from pinnkit.api import check_report, resolve
 from pinnkit.checks import Finding, Report
+from pinnkit.errors import CheckWarning
 
 
 def write(tmp_path: Path, text: str, name: str = "case.yaml") -> Path:
@@ -23,6 +29,21 @@ def report_for(tmp_path: Path, text: str, *overrides: str) -> Report:
 def compiled(tmp_path: Path, text: str):
     """(CompiledProblem, Config) of a YAML config given as text."""
     return resolve(write(tmp_path, text))
+
+
+@contextlib.contextmanager
+def warns_checks(*names: str) -> Iterator[list]:
+    """Expect exactly the checks ``names`` (e.g. "boundary_coverage") to warn in the block.
+
+    For tests whose problem is ill-posed on purpose (a piece under test, not a solvable
+    problem): the warnings are asserted instead of printed, and a check that stops firing,
+    or a new one that starts, fails the test. Any other kind of warning escapes as usual.
+    """
+    with pytest.warns(CheckWarning) as caught:
+        yield caught
+    fired = {re.match(r"\[(\w+)\]", str(w.message)).group(1) for w in caught
+             if issubclass(w.category, CheckWarning)}
+    assert fired == set(names), f"checks that warned: {sorted(fired)}; expected {sorted(names)}"
 
 
 def only(report: Report, check: str) -> list[Finding]:
