@@ -1,4 +1,5 @@
-"""Fuzzing: whatever a user types, the only exception that escapes is a PinnkitError.
+"""Fuzzing: whatever a user types, the only exception that escapes is a PinnkitError
+(and the only warning a CheckWarning).
 
 Hypothesis feeds arbitrary strings and expression-like token soups to the expression and
 selector parsers (and evaluates what they accept), arbitrary YAML-like trees and random
@@ -15,6 +16,7 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,7 @@ from hypothesis import strategies as st
 
 import pinnkit
 from pinnkit.config import read_yaml
-from pinnkit.errors import ConfigError, ExprError, PinnkitError
+from pinnkit.errors import CheckWarning, ConfigError, ExprError, PinnkitError
 from pinnkit.expr import Namespace, compile_expr, parse
 from pinnkit.geometry import Box, get_sampler, parse_selector
 
@@ -61,11 +63,21 @@ def count(reliability: dict, name: str) -> None:
 
 
 def pinnkit_errors_only(fn, *args, **kwargs):
-    """Call fn; a PinnkitError is a fine answer, any other exception fails the test."""
-    try:
-        return fn(*args, **kwargs)
-    except PinnkitError:
-        return None
+    """Call fn; a PinnkitError is a fine answer, any other exception fails the test.
+
+    Likewise for warnings: a mutated config may well be ill-posed, and pinnkit's
+    CheckWarning saying so is a fine answer; any other warning fails the test.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = fn(*args, **kwargs)
+        except PinnkitError:
+            result = None
+    others = [f"{w.category.__name__}: {w.message}" for w in caught
+              if not issubclass(w.category, CheckWarning)]
+    assert not others, others
+    return result
 
 
 def evaluate(text: str, selector: bool) -> None:
