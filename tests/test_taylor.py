@@ -35,8 +35,8 @@ TOL = 1e-10
 
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> None:
-    scale = 1.0 + float(b.abs().max())
-    assert float((a - b).abs().max()) <= TOL * scale, (a, b)
+    scale = 1.0 + float(b.detach().abs().max())
+    assert float((a - b).detach().abs().max()) <= TOL * scale, (a, b)
 
 
 def _grads(loss: torch.Tensor, model: torch.nn.Module) -> list[torch.Tensor]:

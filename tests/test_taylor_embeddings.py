@@ -22,8 +22,8 @@ KEYS = [Partial("u", (0, 0)), Partial("u", (1, 0)), Partial("u", (2, 0)), Partia
 TRANSFORM = {"u": "x*(1 - x)*net*exp(t) + sin(pi*x)", "v": "t*net**2"}
 
 
-@pytest.mark.parametrize("periodic,fourier,transform", itertools.product(
-    [None, {0: (-1.0, 1.0)}], [None, (3, 0.5)], [None, TRANSFORM]))
+@pytest.mark.parametrize("periodic,fourier,transform", list(itertools.product(
+    [None, {0: (-1.0, 1.0)}], [None, (3, 0.5)], [None, TRANSFORM])))
 def test_taylor_equals_autograd_through_embeddings(periodic, fourier, transform):
     torch.manual_seed(0)
     tr = OutputTransform(transform, ("x", "t"), ("u", "v")) if transform else None
