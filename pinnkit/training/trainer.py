@@ -150,7 +150,7 @@ class Closure:
             p.grad = None
         reduce = self.techniques.reduce if self.techniques is not None else None
         losses = self.losses(state.model, self.engine, self.problem, state.points.sets, reduce)
-        loss: torch.Tensor = sum(state.weights[n] * v for n, v in losses.items())  # type: ignore
+        loss: torch.Tensor = sum(state.weights[n] * v for n, v in losses.items())
         loss.backward()
         self.terms = {k: float(v.detach()) for k, v in losses.items()}
         self.total = float(loss.detach())
