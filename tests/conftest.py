@@ -4,6 +4,9 @@ import pytest
 import torch
 
 torch.set_default_dtype(torch.float64)
+# torch's once-per-process warnings (TORCH_WARN_ONCE) would otherwise show only the first
+# test that triggers one and hide every later site
+torch.set_warn_always(True)
 
 
 @pytest.fixture(autouse=True)
