@@ -96,3 +96,15 @@ def test_selectors_allow_comparisons_and_logic():
     fn = compile_expr(node)
     got = fn({"x": torch.tensor([0.0, 1.0, 1.0, 0.5]), "t": torch.tensor([0.0, 0.2, 0.9, 0.9])})
     assert got.tolist() == [True, False, True, False]
+
+
+def test_python_syntax_warnings_become_expression_errors():
+    """'00or' makes Python warn (invalid decimal literal) before it fails: the user sees
+    one ExprError, not the warning as well."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ExprError, match="invalid decimal literal"):
+            parse("00or", Namespace(("x",), ("u",)))
+    assert not caught, [str(w.message) for w in caught]

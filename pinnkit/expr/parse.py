@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 
 from ..errors import ExprError, did_you_mean
@@ -64,7 +65,9 @@ def parse(text: str, ns: Namespace, *, selector: bool = False) -> t.Node:
         raise ExprError(source, f"'{char}' (U+{ord(char):04X}) would be read as '{plain}'",
                         col, f"type '{plain}' as plain text (or rename so the names match)")
     try:
-        root = ast.parse(source, mode="eval")
+        with warnings.catch_warnings():  # Python's SyntaxWarning ('invalid decimal literal')
+            warnings.simplefilter("error", SyntaxWarning)  # becomes the SyntaxError below
+            root = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         at = (exc.offset - 1) if exc.offset else None
         hint = "check for unbalanced parentheses or a missing operator"
