@@ -278,3 +278,22 @@ def test_train_returns_what_load_returns(tiny_yaml, tmp_path):
     for name in ("u_xx", "heat"):
         np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-10, atol=1e-12)
     assert run.step == loaded.step == run.metrics["steps"]
+
+
+def test_the_network_does_not_depend_on_torchs_default_dtype(tiny_yaml):
+    """One seed, one network: a Python user who set torch's default dtype to float64 gets
+    the starting weights every other run of the config gets."""
+    from pinnkit.api import resolve
+    from pinnkit.training.trainer import build_model
+
+    problem, cfg = resolve(tiny_yaml)
+    plain = [p.detach().clone() for p in build_model(problem, cfg).parameters()]
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        other = [p.detach().clone() for p in build_model(problem, cfg).parameters()]
+    finally:
+        torch.set_default_dtype(before)
+    assert torch.get_default_dtype() == before
+    for a, b in zip(plain, other, strict=True):
+        torch.testing.assert_close(a.double(), b.double(), rtol=0, atol=0)
