@@ -16,6 +16,7 @@ from torch import nn
 
 from ..errors import PinnkitError
 from ..geometry import Box, get_sampler
+from ..problem import Term
 from .findings import Context, Finding, times
 
 TIME_NAMES = ("t", "time")
@@ -27,23 +28,29 @@ def _touched_faces(ctx: Context) -> set[tuple[int, int]]:
     Uses the conditions' own boundary samples, so a selector may name parts or read the
     normal; a point counts for a face when its coordinate equals the box's bound there.
     """
-    shape = ctx.problem.shape
-    lo, hi = shape.bounds()
-    tol, touched = shape.tolerance(), _pinned_faces(ctx)
+    touched = _pinned_faces(ctx)
     for term in ctx.problem.terms:
         if term.periodic is not None:  # a periodic condition ties the two faces together
             touched |= {(term.periodic, 0), (term.periodic, 1)}
-        if term.selector is None:
-            continue
-        try:
-            pts = shape.sample_boundary(64, get_sampler("uniform"), 11, term.selector).points
-        except PinnkitError:
-            continue  # a selector that matches nothing is the points check's finding
-        for axis in range(len(lo)):
-            for side, bound in ((0, lo[axis]), (1, hi[axis])):
-                if np.any(np.abs(pts[:, axis] - bound) <= tol):
-                    touched.add((axis, side))
+        touched |= _term_faces(ctx, term)
     return touched
+
+
+def _term_faces(ctx: Context, term: Term) -> set[tuple[int, int]]:
+    """(axis, side) of each bounding-box face the condition ``term`` puts points on, from
+    its own boundary sample; none for an interior term or a selector that matches nothing
+    (that is the points check's finding)."""
+    if term.selector is None:
+        return set()
+    shape = ctx.problem.shape
+    try:
+        pts = shape.sample_boundary(64, get_sampler("uniform"), 11, term.selector).points
+    except PinnkitError:
+        return set()
+    lo, hi, tol = *shape.bounds(), shape.tolerance()
+    return {(axis, side) for axis in range(len(lo))
+            for side, bound in ((0, lo[axis]), (1, hi[axis]))
+            if np.any(np.abs(pts[:, axis] - bound) <= tol)}
 
 
 def _box_points(ctx: Context, n: int, seed: int) -> torch.Tensor:
@@ -129,28 +136,23 @@ def check_final_time(ctx: Context) -> list[Finding]:
     axes = [i for i, n in enumerate(ctx.problem.inputs) if n in names and orders[i]]
     if not axes:
         return []
-    shape, out = ctx.problem.shape, []
-    lo, hi = shape.bounds()
+    out = []
+    lo, hi = ctx.problem.shape.bounds()
     for term in ctx.problem.terms:
-        if term.selector is None:
-            continue
-        try:
-            pts = shape.sample_boundary(64, get_sampler("uniform"), 11, term.selector).points
-        except PinnkitError:
-            continue
+        faces = _term_faces(ctx, term)
         for axis in axes:
-            if not np.any(np.abs(pts[:, axis] - hi[axis]) <= shape.tolerance()):
+            if (axis, 1) not in faces:
                 continue
             name, others = ctx.problem.inputs[axis], [n for n in ctx.problem.inputs
                                                        if n not in names]
-            faces = " or ".join(f"{n} == {lo[k]:g} or {n} == {hi[k]:g}"
-                                for k, n in enumerate(ctx.problem.inputs) if n in others)
+            spatial = " or ".join(f"{n} == {lo[k]:g} or {n} == {hi[k]:g}"
+                                  for k, n in enumerate(ctx.problem.inputs) if n in others)
             out.append(ctx.finding(
                 "warning", "final_time", f"{term.key}.on",
                 f"condition '{term.name}' applies at {_face_name(ctx, axis, 1)}, the final "
                 f"time, as well: {name} is time-like, and prescribing the end state "
                 "over-determines the problem and usually contradicts the initial condition",
-                f"select the spatial faces only, e.g. on: {faces}" if faces else
+                f"select the spatial faces only, e.g. on: {spatial}" if spatial else
                 f"leave the face {_face_name(ctx, axis, 1)} out of on:"))
     return out
 
