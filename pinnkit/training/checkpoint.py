@@ -41,10 +41,6 @@ def save_atomic(obj: Any, path: str | Path, root: str | Path | None = None) -> N
     write_atomic(path, signed(buffer.getvalue()), root)
 
 
-def write_text_atomic(text: str, path: str | Path, root: str | Path | None = None) -> None:
-    write_atomic(path, text, root)
-
-
 def signed(data: bytes) -> bytes:
     """A zip archive (torch.save's) with the SHA-256 of its bytes as the zip comment."""
     if data[-22:-18] != _EOCD or data[-2:] != b"\0\0":

@@ -31,8 +31,8 @@ from ..config import Config, relocated, to_data, to_yaml
 from ..errors import ConfigError, PinnkitError, line_of
 from ..log import TensorBoard
 from ..log.images import heatmap, line_plot
-from .checkpoint import clean_temporaries, load, save_checkpoint, write_text_atomic
-from .files import folder_for, os_error
+from .checkpoint import clean_temporaries, load, save_checkpoint
+from .files import folder_for, os_error, write_atomic
 from .folders import record_problem
 from .snapshot import FieldSnapshot
 from .state import TrainState
@@ -48,7 +48,7 @@ class RunFolder:
             folder_for(run_dir)
             clean_temporaries(run_dir / "checkpoints")
             # paths relative to the run folder, so the copy works from anywhere
-            write_text_atomic(to_yaml(self.saved), run_dir / "config.yaml", run_dir)
+            write_atomic(run_dir / "config.yaml", to_yaml(self.saved), run_dir)
             record_problem(run_dir, self.saved)  # the problem file eval may import later
         # on resume, drop what the interrupted session logged after its last checkpoint
         try:
@@ -97,14 +97,14 @@ class RunFolder:
         writer = csv.DictWriter(out, columns, restval="")
         writer.writeheader()
         writer.writerows(history)
-        write_text_atomic(out.getvalue(), self.dir / "history.csv", self.dir)
+        write_atomic(self.dir / "history.csv", out.getvalue(), self.dir)
 
     def finish(self, state: TrainState, metrics: dict[str, Any]) -> None:
         """last.pt, metrics.json, the HParams row; then close TensorBoard."""
         self.checkpoint("last", state)
         if self.dir is not None:
-            write_text_atomic(json.dumps(metrics, indent=2) + "\n", self.dir / "metrics.json",
-                              self.dir)
+            write_atomic(self.dir / "metrics.json", json.dumps(metrics, indent=2) + "\n",
+                         self.dir)
         final = {f"final/l2_relative/{k}": v for k, v in metrics["l2_relative_error"].items()}
         final["final/loss"] = state.history[-1]["loss/total"]  # weighted, as trained
         self.board.hparams(hparams_of(self.cfg), final, state.step)
