@@ -284,7 +284,9 @@ def test_one_helper_writes_every_run_file(tmp_path: Path, monkeypatch) -> None:
     import pinnkit.plot
     import pinnkit.training.checkpoint
     import pinnkit.training.folders
-    for module in (files, pinnkit.training.checkpoint, pinnkit.training.folders, pinnkit.plot):
+    import pinnkit.training.runfolder
+    for module in (files, pinnkit.training.checkpoint, pinnkit.training.folders, pinnkit.plot,
+                   pinnkit.training.runfolder):
         monkeypatch.setattr(module, "write_atomic", spy)
     run = tmp_path / "run"
     assert train(write_config(tmp_path), "--out", str(run)) == 0
