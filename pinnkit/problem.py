@@ -212,6 +212,14 @@ class CompiledProblem:
         return env
 
 
+def find_problem_file(file: str, base_dir: Path | None = None) -> Path | None:
+    """The Python file ``problem: FILE.py:Class`` names: absolute, or beside the config
+    (``base_dir``), then in the working folder; None when there is none."""
+    candidates = [Path(file)] if Path(file).is_absolute() else \
+        [*([base_dir / file] if base_dir else []), Path.cwd() / file]
+    return next((p for p in candidates if p.is_file()), None)
+
+
 def load_problem_class(spec: str, base_dir: Path | None = None, line: int | None = None
                        ) -> type[Problem]:
     """``problems/heat.py:Heat`` -> the class; the path is tried next to the config first."""
@@ -219,9 +227,7 @@ def load_problem_class(spec: str, base_dir: Path | None = None, line: int | None
         raise ConfigError("problem", f"found '{spec}'", "FILE.py:ClassName",
                           "write e.g. problem: problems/heat.py:Heat", line)
     file, cls_name = spec.rsplit(":", 1)
-    candidates = [Path(file)] if Path(file).is_absolute() else \
-        [*([base_dir / file] if base_dir else []), Path.cwd() / file]
-    path = next((p for p in candidates if p.is_file()), None)
+    path = find_problem_file(file, base_dir)
     if path is None:
         raise ConfigError("problem", f"file '{file}' not found",
                           "a Python file, relative to the config or the working directory",

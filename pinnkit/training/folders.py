@@ -28,6 +28,7 @@ import yaml
 from .._version import __version__
 from ..config import Config
 from ..errors import PinnkitError
+from ..problem import find_problem_file
 from .files import RunFileError, folder_for, os_error, write_atomic
 
 MARKER = ".pinnkit-run"
@@ -191,13 +192,11 @@ def _remove(p: Path) -> None:
 # --- which Python a run folder may import ---------------------------------------------
 
 def problem_file(spec: str | None, base: Path) -> Path | None:
-    """The file ``problem: FILE.py:Class`` names, found as the loader finds it (beside the
-    config, then in the working folder); None when there is none."""
+    """The file ``problem: FILE.py:Class`` names, found by the loader's own search (beside
+    the config, then in the working folder); None when there is none."""
     if not isinstance(spec, str) or ":" not in spec:
         return None
-    file = spec.rsplit(":", 1)[0]
-    candidates = [Path(file)] if Path(file).is_absolute() else [base / file, Path.cwd() / file]
-    return next((p for p in candidates if p.is_file()), None)
+    return find_problem_file(spec.rsplit(":", 1)[0], base)
 
 
 def _sha256(path: Path) -> str:
