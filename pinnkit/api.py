@@ -79,8 +79,14 @@ def run_folder(cfg: Config, resume: bool = False, overwrite: bool = False) -> Pa
 
     With ``resume``: the latest of those that wrote checkpoints (nothing is claimed).
     """
-    base = Path(cfg.logging.dir or Path("runs") / cfg.name)
+    base = run_base(cfg)
     return latest(base) if resume else claim(base, overwrite)
+
+
+def run_base(cfg: Config) -> Path:
+    """The folder a run of ``cfg`` is named for: logging.dir, else runs/NAME (a claim may
+    take runs/NAME-k instead)."""
+    return Path(cfg.logging.dir or Path("runs") / cfg.name)
 
 
 def resume_target(target: str | Path, overrides: Sequence[str] = (), trust: bool = False
@@ -135,6 +141,12 @@ def train(target: str | Path | Problem, steps: int | None = None, *,
                                       given=cfg.given | {"problem", "constants"})
     if resume and not run_dir:
         raise PinnkitError("resume=True needs a run folder. Fix: pass run_dir=True or a path")
+    if model is not None:
+        built_in = [k for k in ("transform", "periodic", "fourier_features")
+                    if getattr(cfg.model, k) is not None]
+        if built_in:
+            raise PinnkitError(f"model.{built_in[0]} is built into pinnkit's MLP, and model= "
+                               "replaces it. Fix: build it into your module, or drop model=")
     if not resume:  # a resumed run was checked when it started
         preflight(problem, cfg, model)
     elif model is not None:
@@ -145,12 +157,6 @@ def train(target: str | Path | Problem, steps: int | None = None, *,
         folder = Path(run_dir) if resume else claim(Path(run_dir), overwrite)
     else:
         folder = None
-    if model is not None:
-        built_in = [k for k in ("transform", "periodic", "fourier_features")
-                    if getattr(cfg.model, k) is not None]
-        if built_in:
-            raise PinnkitError(f"model.{built_in[0]} is built into pinnkit's MLP, and model= "
-                               "replaces it. Fix: build it into your module, or drop model=")
     return Run.of(fit(problem, cfg, folder, progress=progress, resume=resume, model=model))
 
 
@@ -164,11 +170,12 @@ def check_problem(problem: CompiledProblem, cfg: Config,
     monitor's grids), so that a config error training would raise is raised here: before
     training starts, and by ``pinnkit check`` too."""
     validate_options(problem, cfg)  # the technique options (build_model checks the model's)
-    check_sizes(problem, cfg, _device(cfg))  # before any allocation
+    device = _device(cfg)
+    check_sizes(problem, cfg, device)  # before any allocation
     dtype = DTYPES[cfg.model.dtype]
     model = build_model(problem, cfg).to(dtype=dtype) if model is None else \
         _user_model(model, problem).to(dtype=dtype)
-    validate_stages(problem, cfg, model, _device(cfg))
+    validate_stages(problem, cfg, model, device)
     try:
         make_engine(cfg.model.engine, model)
     except ConfigError as exc:

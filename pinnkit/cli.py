@@ -10,7 +10,6 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 
 from .errors import CheckWarning, PinnkitError, TrainingError
 
@@ -114,7 +113,7 @@ def _best(metrics: dict) -> str:
 
 def _prepare(args: argparse.Namespace, say, main_rank: bool = True):
     """Config, compiled problem and run folder for ``train`` (every rank does this)."""
-    from .api import preflight, resolve, resume_target, run_folder
+    from .api import preflight, resolve, resume_target, run_base, run_folder
 
     overrides = list(args.overrides)
     if args.device:
@@ -132,8 +131,7 @@ def _prepare(args: argparse.Namespace, say, main_rank: bool = True):
         if main_rank:  # the checks once; a failure reaches the other ranks as a failed set-up
             preflight(problem, cfg)
         # rank 0 claims the folder (and alone writes it); the others only name it
-        folder = run_folder(cfg, overwrite=args.overwrite) if main_rank else \
-            Path(cfg.logging.dir or Path("runs") / cfg.name)
+        folder = run_folder(cfg, overwrite=args.overwrite) if main_rank else run_base(cfg)
         say(f"pinnkit: training '{cfg.name}' -> {folder}")
     return problem, cfg, folder
 

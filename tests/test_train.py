@@ -243,8 +243,9 @@ def test_train_takes_any_torch_module(tmp_path, capsys):
         pinnkit.train(RecipeHeat(), steps=2, run_dir=False, progress=False,
                       model=torch.nn.Linear(2, 3))
     with pytest.raises(pinnkit.PinnkitError, match="model.transform is built into"):
-        pinnkit.train(RecipeHeat(), steps=2, run_dir=False, progress=False, model=net,
-                      overrides=["model.transform=t*net"])
+        pinnkit.train(RecipeHeat(), steps=2, run_dir=tmp_path / "never", progress=False,
+                      model=net, overrides=["model.transform=t*net"])
+    assert not (tmp_path / "never").exists()  # refused before the folder is claimed
 
 
 def test_python_api_mistakes_read_as_python():
