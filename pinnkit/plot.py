@@ -48,7 +48,7 @@ def plot_run(run_dir: str | Path, checkpoint: str = "last", out_dir: str | Path 
     figure_cls = require_matplotlib()
     trained = load(run_dir, checkpoint, problem=problem, trust=trust)
     root = Path(out_dir) if out_dir is not None else Path(run_dir)
-    out = folder_for(Path(out_dir) if out_dir is not None else Path(run_dir) / "plots", root)
+    out = folder_for(root if out_dir is not None else root / "plots", root)
     snap = field_snapshot(trained)
     paths = [field_figure(figure_cls, snap, f, out / f"{f}.png") for f in trained.outputs]
     history = read_history(Path(run_dir) / "history.csv")

@@ -360,8 +360,8 @@ def finish(state: TrainState, closure: Closure, monitor: Monitor, folder: RunFol
     folder.images(state.step, monitor.snapshot(state.model))
     last = state.history[-1]
 
-    def per(prefix: str) -> dict[str, float]:
-        return {k[len(prefix):]: v for k, v in last.items() if k.startswith(prefix)}
+    def per(prefix: str, record: dict[str, float] = last) -> dict[str, float]:
+        return {k[len(prefix):]: v for k, v in record.items() if k.startswith(prefix)}
 
     losses = per("loss/")
     losses.pop("total")
@@ -385,13 +385,10 @@ def finish(state: TrainState, closure: Closure, monitor: Monitor, folder: RunFol
     best = min(state.history, key=lambda r: v if math.isfinite(v := Monitor.validation(r))
                else math.inf)
     metrics["best"] = {"step": int(best["step"]), "checkpoint": "best.pt",
-                       "l2_relative_error": {k[3:]: v for k, v in best.items()
-                                             if k.startswith("l2/")},
-                       "max_abs_error": {k[5:]: v for k, v in best.items()
-                                         if k.startswith("linf/")}}
+                       "l2_relative_error": per("l2/", best),
+                       "max_abs_error": per("linf/", best)}
     if len(state.params):
-        metrics["best"]["parameters"] = {k[6:]: v for k, v in best.items()
-                                         if k.startswith("param/")}
+        metrics["best"]["parameters"] = per("param/", best)
     metrics["stages"] = [dict(s) for s in state.stops]
     folder.finish(state, metrics)
     return metrics
