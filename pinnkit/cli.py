@@ -171,14 +171,12 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .evaluate import check_out, load, read_points, split_names, write_table
+    from .evaluate import check_grid, check_out, load, read_points, split_names, write_table
 
     if args.points is None and (args.fields or args.out):
         raise PinnkitError("--fields and --out need --points FILE.csv|npz. Fix: add "
                            "--points, or leave them out to see the errors on a grid")
-    if args.grid < 1:
-        raise PinnkitError(f"--grid {args.grid}: expected a positive number of points. Fix: "
-                           "leave --grid out (40000 points) or give e.g. --grid 10000")
+    check_grid(args.grid)  # before any work, like --out
     check_out(args.out)  # before any work: a missing folder is found now, not at the end
     trained = load(args.run, args.checkpoint, trust=args.trust)
     if args.points is None:

@@ -142,9 +142,7 @@ class TrainedModel:
                                "nothing to compare on a grid. Fix: add exact: to the config, or "
                                "evaluate fields with --points FILE --fields "
                                f"{','.join(self.outputs)}")
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ConfigError("--grid", f"found {n!r}", "a positive number of points",
-                              f"use e.g. --grid {GRID_POINTS}")
+        check_grid(n)
         x = evaluation_points(self.problem.shape, n, seed=54321)
         return len(x), reference_errors(self.model, self.problem, x)
 
@@ -331,6 +329,13 @@ def _read_csv(path: Path, inputs: Sequence[str]) -> np.ndarray:
                               f"{','.join(row)}", "one number per input column",
                               "fix or remove that line") from None
     return out
+
+
+def check_grid(n: Any) -> None:
+    """``--grid`` (``grid_errors(n)``): a positive number of points."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise PinnkitError(f"--grid {n}: expected a positive number of points. Fix: leave "
+                           f"--grid out ({GRID_POINTS} points) or give e.g. --grid 10000")
 
 
 def check_out(out: str | Path | None) -> None:

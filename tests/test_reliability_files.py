@@ -202,6 +202,8 @@ def test_eval_grid_below_one_is_refused(run: Path, capsys: pytest.CaptureFixture
     assert main(["eval", str(run), "--grid", grid]) == 2
     assert f"--grid {grid}: expected a positive number of points" in \
         one_error_line(capsys.readouterr().err)
+    with pytest.raises(pinnkit.PinnkitError, match=f"--grid {grid}: expected a positive"):
+        pinnkit.load(run).grid_errors(int(grid))  # the same check from Python
 
 
 def test_eval_reads_a_bom_csv_and_warns_about_points_outside_the_domain(
