@@ -4,6 +4,7 @@ start from; and a run folder's own config.yaml, when the folder vouches for it."
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -79,13 +80,13 @@ def resolve(target: str | Path | Problem, overrides: Sequence[str] = (),
                                    "(a class attribute), or train a YAML file")
         _check_names(cfg)
         return compile_problem(problem, cfg), cfg
-    cfg = load_config(target, overrides)
+    data, lines = read_file(target)  # once: the class's recipe may go under these keys
+    cfg = config_from_data(copy.deepcopy(data), dict(lines), str(target), overrides)
     try:
         _check_names(cfg)
         problem = problem_from_config(cfg)
         recipe = recipe_of(type(problem))
         if recipe:  # the class's recipe under the file's keys
-            data, lines = read_file(target)
             cfg = config_from_data(merged(recipe, data or {}), lines, str(target), overrides)
             _check_names(cfg)
         return compile_problem(problem, cfg), cfg
