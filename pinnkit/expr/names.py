@@ -6,14 +6,19 @@ is identified by how many times each input is differentiated, not by the order.
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+#: Functions an expression may call, each of one argument. ``sign`` appears when ``abs``
+#: is differentiated.
+FUNCTIONS = ("sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sinh", "cosh", "abs", "sign")
+BUILTIN_CONSTANTS = {"pi": math.pi, "e": math.e}
+
 #: names an input, output, constant or parameter may not take: the derivative call, the
-#: built-in constants and the functions (``sign`` appears when ``abs`` is differentiated)
-RESERVED = ("d", "pi", "e", "sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sinh", "cosh",
-            "abs", "sign")
+#: built-in constants and the functions
+RESERVED = ("d", *BUILTIN_CONSTANTS, *FUNCTIONS)
 
 
 def unusable(name: object) -> str:

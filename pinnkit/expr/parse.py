@@ -9,7 +9,6 @@ kinds an expression may use into :mod:`pinnkit.expr.tree` nodes, and everything 
 from __future__ import annotations
 
 import ast
-import math
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -17,9 +16,8 @@ from dataclasses import dataclass, field
 from ..errors import ExprError, did_you_mean
 from . import tree as t
 from .analysis import differentiate, tree_size
-from .names import derivative_prefix, folded_character, parse_name
+from .names import BUILTIN_CONSTANTS, derivative_prefix, folded_character, parse_name
 
-BUILTIN_CONSTANTS = {"pi": math.pi, "e": math.e}
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 _CMPOPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 MAX_LENGTH = 10_000

@@ -10,14 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .names import FUNCTIONS as FUNCTIONS  # the functions a Call may name
 from .names import Partial
 
 if TYPE_CHECKING:
     from .collapse import Combo
 
-#: Functions an expression may call, each of one argument. ``sign`` appears when ``abs``
-#: is differentiated.
-FUNCTIONS = ("sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sinh", "cosh", "abs", "sign")
 
 
 class Node:
