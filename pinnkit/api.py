@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import sys
 import warnings
@@ -13,19 +12,15 @@ from typing import Any
 import torch
 
 from .checks import Report, report_from_error, run_checks
-from .config import PROBLEM_KEYS, Config, StageConfig, located
-from .engines import make_engine
-from .errors import CheckWarning, ConfigError, PinnkitError, line_of
+from .config import PROBLEM_KEYS, Config, StageConfig
+from .errors import CheckWarning, PinnkitError
 from .evaluate import Run
 from .problem import CompiledProblem, Problem
 from .setup import resolve, run_config
 from .training.folders import claim, is_run_folder, latest
 from .training.losses import SampleLosses
-from .training.metrics import check_reference
-from .training.monitor import Monitor
-from .training.sizes import check_sizes
-from .training.techniques import validate_options
-from .training.trainer import DTYPES, build_model, fit, resolve_device, validate_stages
+from .training.setup import Setup, build_setup
+from .training.trainer import fit
 
 
 def scaled_stages(stages: Sequence[StageConfig], steps: int) -> tuple[StageConfig, ...]:
@@ -63,14 +58,6 @@ def problem_spec(problem: Problem) -> str | None:
     return f"{Path(file).resolve()}:{cls.__name__}"
 
 
-def _device(cfg: Config) -> torch.device:
-    """training.device as a torch device; one this machine lacks is an error at its line."""
-    try:
-        return resolve_device(cfg.training.device)
-    except ConfigError as exc:
-        raise located(exc, cfg) from None
-
-
 def run_folder(cfg: Config, resume: bool = False, overwrite: bool = False) -> Path:
     """runs/NAME (or logging.dir), claimed for this run before it trains (``folders.claim``):
     runs/NAME-2, -3... when NAME holds an earlier run or another run claimed it first; with
@@ -106,10 +93,8 @@ def resume_target(target: str | Path, overrides: Sequence[str] = (), trust: bool
                                "Fix: give a run folder such as runs/heat, or a YAML config")
         named = any(o.split("=", 1)[0].strip() == "problem" for o in overrides)
         problem, cfg = resolve(run_config(path, trust or named), overrides)
-        check_sizes(problem, cfg, _device(cfg))  # --set points...
         return problem, cfg, path
     problem, cfg = resolve(path, overrides)
-    check_sizes(problem, cfg, _device(cfg))
     return problem, cfg, run_folder(cfg, resume=True)
 
 
@@ -147,76 +132,33 @@ def train(target: str | Path | Problem, steps: int | None = None, *,
         if built_in:
             raise PinnkitError(f"model.{built_in[0]} is built into pinnkit's MLP, and model= "
                                "replaces it. Fix: build it into your module, or drop model=")
+    setup = build_setup(problem, cfg, model=model)
     if not resume:  # a resumed run was checked when it started
-        preflight(problem, cfg, model)
-    elif model is not None:
-        _user_model(model, problem)
+        preflight(setup)
     if run_dir is True:
         folder = run_folder(cfg, resume=resume, overwrite=overwrite)
     elif run_dir:  # claimed only now: a failed check leaves no folder behind
         folder = Path(run_dir) if resume else claim(Path(run_dir), overwrite)
     else:
         folder = None
-    return Run.of(fit(problem, cfg, folder, progress=progress, resume=resume, model=model))
+    return Run.of(fit(setup, folder, progress=progress, resume=resume))
 
 
-def check_problem(problem: CompiledProblem, cfg: Config,
-                  model: torch.nn.Module | None = None) -> Report:
-    """Every pre-training check, on the network training will build (same seed and dtype,
-    on the CPU: the checks evaluate small samples only).
-
-    Before the checks it builds, with the constructors ``fit`` uses, what training builds
-    from the config before its first step (network, stages, derivative engine, the
-    monitor's grids), so that a config error training would raise is raised here: before
-    training starts, and by ``pinnkit check`` too."""
-    validate_options(problem, cfg)  # the technique options (build_model checks the model's)
-    device = _device(cfg)
-    check_sizes(problem, cfg, device)  # before any allocation
-    dtype = DTYPES[cfg.model.dtype]
-    model = build_model(problem, cfg).to(dtype=dtype) if model is None else \
-        _user_model(model, problem).to(dtype=dtype)
-    validate_stages(problem, cfg, model, device)
-    try:
-        make_engine(cfg.model.engine, model)
-    except ConfigError as exc:
-        raise located(exc, cfg) from None
-    Monitor(problem, cfg)  # logging.slice and logging.grid, located
-    key = "exact.{field}" if isinstance(problem.problem.exact, Mapping) else "exact"
-    check_reference(problem, key, line_of(cfg.lines, "exact"), cfg.source or None)
-    losses = SampleLosses(problem, cfg.training.points, cfg.training.seed, dtype)
-    return run_checks(problem, cfg, model, losses)
+def check_problem(setup: Setup) -> Report:
+    """Every pre-training check, on a copy of the network training will train (same seed
+    and dtype, on the CPU: the checks evaluate small samples only). ``build_setup`` has
+    already built, with the constructors training uses, everything training builds from
+    the config, so a config error training would raise was raised there: before training
+    starts, and by ``pinnkit check`` too."""
+    problem, cfg = setup.problem, setup.config
+    losses = SampleLosses(problem, cfg.training.points, cfg.training.seed, setup.dtype)
+    return run_checks(problem, cfg, setup.check_model(), losses)
 
 
-def _user_model(model: Any, problem: CompiledProblem) -> torch.nn.Module:
-    """A copy of the user's module for the checks (they must not move or cast the one
-    that will be trained), after checking it maps the inputs to the outputs."""
-    if not isinstance(model, torch.nn.Module):
-        raise PinnkitError(f"model= is a {type(model).__name__}; expected a torch.nn.Module "
-                           f"from {len(problem.inputs)} input columns to "
-                           f"{len(problem.outputs)} output columns")
-    copy_ = copy.deepcopy(model).cpu()
-    probe = next((p for p in copy_.parameters() if p.is_floating_point()), None)
-    x = torch.zeros(2, len(problem.inputs), dtype=probe.dtype if probe is not None else None)
-    try:
-        y = copy_(x)
-    except Exception as exc:  # noqa: BLE001 - the user's module may raise anything
-        raise PinnkitError(f"model= raised {type(exc).__name__} on a batch of shape "
-                           f"{tuple(x.shape)} ({', '.join(problem.inputs)}): {exc}. Fix: a "
-                           f"module from (N, {len(problem.inputs)}) to "
-                           f"(N, {len(problem.outputs)})") from None
-    if not isinstance(y, torch.Tensor) or tuple(y.shape) != (2, len(problem.outputs)):
-        shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
-        raise PinnkitError(f"model= maps (2, {len(problem.inputs)}) to {shape}; expected "
-                           f"(2, {len(problem.outputs)}) for outputs "
-                           f"{', '.join(problem.outputs)}")
-    return copy_
-
-
-def preflight(problem: CompiledProblem, cfg: Config,
-              model: torch.nn.Module | None = None) -> Report:
+def preflight(setup: Setup) -> Report:
     """The checks at the start of training: warn for each warning, raise CheckError (exit
     2) on an error."""
-    report = check_problem(problem, cfg, model)
+    report = check_problem(setup)
     for finding in report.of_level("warning"):
         warnings.warn(CheckWarning(finding.render(level=False)), stacklevel=3)
     report.raise_for_errors()
@@ -229,7 +171,7 @@ def check_report(target: str | Path | Problem, *, overrides: Sequence[str] = (),
     becomes a report of that one error (``report.error`` holds its full message)."""
     try:
         problem, cfg = resolve(target, overrides, config)
-        return check_problem(problem, cfg)
+        return check_problem(build_setup(problem, cfg))
     except PinnkitError as exc:
         return report_from_error(exc, "" if isinstance(target, Problem) else str(target))
 
@@ -243,5 +185,5 @@ def check(target: str | Path | Problem, *, overrides: Sequence[str] = (),
     whole report instead.
     """
     problem, cfg = resolve(target, overrides, config)
-    preflight(problem, cfg)
+    preflight(build_setup(problem, cfg))
     return problem

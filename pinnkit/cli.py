@@ -74,7 +74,7 @@ def _train_ranks(args: argparse.Namespace, dist) -> int:
 
     say = (lambda text: print(text, flush=True)) if dist.main else (lambda text: None)
     try:
-        problem, cfg, folder = _prepare(args, say, dist.main)
+        setup, folder = _prepare(args, say, dist)
     except PinnkitError:
         all_ok(False, dist)  # tell the other ranks before they wait for us forever
         raise
@@ -82,7 +82,7 @@ def _train_ranks(args: argparse.Namespace, dist) -> int:
         print(f"pinnkit: rank {dist.rank} stopping: another rank failed during set-up "
               "(its error is above)", file=sys.stderr)
         return 2
-    run = fit(problem, cfg, folder, progress=not args.quiet, resume=args.resume, dist=dist)
+    run = fit(setup, folder, progress=not args.quiet, resume=args.resume, dist=dist)
     errs = ", ".join(f"{k} {v:.3e}" for k, v in run.metrics["l2_relative_error"].items())
     if not run.metrics["finished"]:
         say(f"pinnkit: stopped at step {run.metrics['steps']}; continue with: pinnkit train "
@@ -111,9 +111,10 @@ def _best(metrics: dict) -> str:
             + ", ".join(f"{k} {v:.3e}" for k, v in l2.items()))
 
 
-def _prepare(args: argparse.Namespace, say, main_rank: bool = True):
-    """Config, compiled problem and run folder for ``train`` (every rank does this)."""
+def _prepare(args: argparse.Namespace, say, dist):
+    """The setup and run folder for ``train`` (every rank does this)."""
     from .api import preflight, resolve, resume_target, run_base, run_folder
+    from .training.setup import build_setup
 
     overrides = list(args.overrides)
     if args.device:
@@ -125,15 +126,17 @@ def _prepare(args: argparse.Namespace, say, main_rank: bool = True):
             raise PinnkitError("--resume continues a run and --overwrite replaces it. Fix: "
                                "give one of them")
         problem, cfg, folder = resume_target(args.config, overrides, trust=args.trust)
+        setup = build_setup(problem, cfg, dist=dist)
         say(f"pinnkit: resuming '{cfg.name}' in {folder}")
     else:
         problem, cfg = resolve(args.config, overrides)
-        if main_rank:  # the checks once; a failure reaches the other ranks as a failed set-up
-            preflight(problem, cfg)
+        setup = build_setup(problem, cfg, dist=dist)
+        if dist.main:  # the checks once; a failure reaches the other ranks as a failed set-up
+            preflight(setup)
         # rank 0 claims the folder (and alone writes it); the others only name it
-        folder = run_folder(cfg, overwrite=args.overwrite) if main_rank else run_base(cfg)
+        folder = run_folder(cfg, overwrite=args.overwrite) if dist.main else run_base(cfg)
         say(f"pinnkit: training '{cfg.name}' -> {folder}")
-    return problem, cfg, folder
+    return setup, folder
 
 
 def _check(args: argparse.Namespace) -> int:

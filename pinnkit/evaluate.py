@@ -28,8 +28,9 @@ from .problem import CompiledProblem, Problem
 from .setup import resolve, run_config
 from .training.checkpoint import load as load_checkpoint
 from .training.metrics import evaluation_points, predict, reference_errors
+from .training.setup import DTYPES, build_model
 from .training.state import check_model_class
-from .training.trainer import DTYPES, Fitted, build_model
+from .training.trainer import Fitted
 from .usercode import calling_user, user_files
 
 GRID_POINTS = 40_000  # the fresh evaluation grid: 200 x 200 in 2-D (training monitors 128^2)

@@ -21,7 +21,7 @@ import pinnkit
 from pinnkit.config import load_config
 from pinnkit.engines import make_engine
 from pinnkit.training.losses import Collocation, term_losses, total_loss
-from pinnkit.training.trainer import DTYPES, build_model, resolve_device
+from pinnkit.training.setup import DTYPES, build_model, resolve_device
 
 
 class _Held:

@@ -16,9 +16,8 @@ import pinnkit
 from pinnkit import Box, Problem
 from pinnkit.config import load_config
 from pinnkit.engines import make_engine
-from pinnkit.training import trainer
 from pinnkit.training.losses import Collocation, term_losses, total_loss
-from pinnkit.training.trainer import build_model
+from pinnkit.training.setup import Setup, build_model
 
 TOL = {"rtol": 1e-12, "atol": 1e-14}
 
@@ -139,8 +138,8 @@ def test_training_with_chunks_or_an_oom_back_off_matches_plain_training(tiny_yam
     plain = pinnkit.train(tiny_yaml, 12, run_dir=False, progress=False)
     chunked = pinnkit.train(tiny_yaml, 12, run_dir=False, progress=False,
                             overrides=["training.points.chunk=10"])
-    real = trainer.make_engine
-    monkeypatch.setattr(trainer, "make_engine", lambda *a: oom_above(40, real(*a)))
+    real = Setup.engine
+    monkeypatch.setattr(Setup, "engine", lambda self: oom_above(40, real(self)))
     with pytest.warns(RuntimeWarning, match="chunks of 32 points"):
         backed_off = pinnkit.train(tiny_yaml, 12, run_dir=False, progress=False)
     for run in (chunked, backed_off):

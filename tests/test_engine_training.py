@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 import pinnkit
 from pinnkit.api import resolve
@@ -12,8 +11,9 @@ from pinnkit.cli import main
 from pinnkit.config import load_config
 from pinnkit.engines import make_engine
 from pinnkit.training.losses import compiled_losses, term_losses
+from pinnkit.training.setup import build_setup
 from pinnkit.training.techniques import Techniques
-from pinnkit.training.trainer import DTYPES, new_state
+from pinnkit.training.trainer import new_state
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,7 +72,7 @@ def test_compiled_step_is_one_graph(config):
 
     problem, cfg = resolve(ROOT / "configs" / f"{config}.yaml",
                            ["training.points.domain=128", "training.points.boundary=32"])
-    state = new_state(problem, cfg, torch.device("cpu"), DTYPES[cfg.model.dtype])
+    state = new_state(build_setup(problem, cfg))
     engine = make_engine(cfg.model.engine, state.model)
     losses, info = compiled_losses(term_losses, engine, state.model, problem, state.points.sets,
                                    "false", 1)

@@ -12,6 +12,7 @@ from pinnkit.config import config_from_data, read_yaml
 from pinnkit.errors import ConfigError
 from pinnkit.geometry import Box, Difference, Disk, Intersection, Polygon, SpaceTime, Union
 from pinnkit.problem import compile_problem, problem_from_config
+from pinnkit.training.setup import build_setup
 from pinnkit.training.trainer import fit
 
 HEAD = """\
@@ -178,7 +179,8 @@ training: {points: {domain: 64, boundary: 32}, stages: [{optimizer: adam, steps:
 """
     data, lines = read_yaml(text)
     cfg = config_from_data(data, lines, "<st>")
-    run = fit(compile_problem(problem_from_config(cfg), cfg), cfg, None, progress=False)
+    run = fit(build_setup(compile_problem(problem_from_config(cfg), cfg), cfg), None,
+              progress=False)
     assert run.metrics["steps"] == 3
     assert set(run.metrics["loss"]) == {"heat", "initial", "wall"}
     assert all(np.isfinite(v) for v in run.metrics["loss"].values())

@@ -20,6 +20,7 @@ from pinnkit.log.images import _VIRIDIS, COLORS, OUTSIDE, colorize, heatmap, lin
 from pinnkit.problem import compile_problem, problem_from_config
 from pinnkit.training import trainer
 from pinnkit.training.runfolder import field_pictures
+from pinnkit.training.setup import build_model, build_setup
 from pinnkit.training.snapshot import LINE_POINTS, plot_grid, snapshot
 
 POISSON_1D = """\
@@ -102,7 +103,7 @@ def test_a_bad_slice_in_yaml_stops_before_training(tmp_path: Path) -> None:
     problem, cfg = resolve(config)
     with pytest.raises(ConfigError, match=r"logging.slice.y \(line 16 of .*p.yaml\): 'y' is "
                                           r"not an input"):
-        trainer.fit(problem, cfg, None, progress=False)
+        trainer.fit(build_setup(problem, cfg), None, progress=False)
 
 
 def test_one_input_runs_give_line_pictures_and_plots(tmp_path: Path) -> None:
@@ -125,7 +126,7 @@ def test_without_a_reference_only_the_prediction_is_pictured() -> None:
     data, lines = read_yaml(POISSON_1D.replace("exact: sin(pi*x)\n", ""))
     cfg = config_from_data(data, lines, "<test>")
     problem = compile_problem(problem_from_config(cfg), cfg)
-    model = trainer.build_model(problem, cfg).double()
+    model = build_model(problem, cfg).double()
     snap = snapshot(model, problem, plot_grid(problem.shape, problem.inputs, 16))
     assert snap.reference is None and set(field_pictures(snap)) == {"field/u/prediction"}
 

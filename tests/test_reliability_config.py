@@ -109,7 +109,7 @@ def test_memory_estimate_names_the_largest_part(monkeypatch):
 
 
 def test_parameter_count_matches_the_built_network():
-    from pinnkit.training.trainer import build_model
+    from pinnkit.training.setup import build_model
     for extra in ([], ["model.fourier_features={features: 7}"]):
         problem, cfg = resolve(HEAT, ["model.width=13", "model.depth=3", *extra])
         built = sum(p.numel() for p in build_model(problem, cfg).parameters())

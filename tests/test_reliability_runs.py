@@ -70,7 +70,7 @@ def test_the_cli_claims_the_folder_before_training(tmp_path: Path, monkeypatch) 
 
     seen = []
 
-    def fit(problem, cfg, folder, **kw):  # what a second start sees while the first trains
+    def fit(setup, folder, **kw):  # what a second start sees while the first trains
         seen.append(folder)
         assert (folder / MARKER).is_file()
         raise KeyboardInterrupt
@@ -137,7 +137,7 @@ def test_overwrite_removes_the_old_run_before_training(tmp_path: Path, monkeypat
     (run / "my-notes.txt").write_text("mine\n")
     real_fit = trainer.fit
 
-    def killed_at_start(problem, cfg, folder, **kw):
+    def killed_at_start(setup, folder, **kw):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(trainer, "fit", killed_at_start)

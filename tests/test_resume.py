@@ -21,6 +21,7 @@ from pinnkit.errors import PinnkitError
 from pinnkit.training import checkpoint, trainer
 from pinnkit.training.checkpoint import load
 from pinnkit.training.optimizers import LBFGS_CHUNK
+from pinnkit.training.setup import build_model, build_setup
 from pinnkit.training.stop import StopRequest
 
 TOL = 1e-12
@@ -30,7 +31,7 @@ TOL = 1e-12
 def straight(tmp_path_factory: pytest.TempPathFactory) -> dict:
     folder = tmp_path_factory.mktemp("straight")
     problem, cfg = resolve(write_config(folder))
-    run = trainer.fit(problem, cfg, folder / "run", progress=False)
+    run = trainer.fit(build_setup(problem, cfg), folder / "run", progress=False)
     assert run.metrics["steps"] == 200 and run.metrics["finished"]
     return {"params": flat_params(run.model), "metrics": run.metrics, "folder": folder}
 
@@ -40,12 +41,13 @@ def test_stop_and_resume_matches_the_straight_run(tmp_path: Path, straight: dict
                                                   stop_at: int, within: int) -> None:
     problem, cfg = resolve(write_config(tmp_path))
     folder = tmp_path / "run"
-    first = trainer.fit(problem, cfg, folder, progress=False, stop_at=stop_at)
+    first = trainer.fit(build_setup(problem, cfg), folder, progress=False, stop_at=stop_at)
     # at 100 Adam has just ended; inside L-BFGS a stop waits for the end of the chunk
     stopped_at = first.metrics["steps"]
     assert stop_at <= stopped_at < stop_at + within and not first.metrics["finished"]
     assert load(folder / "checkpoints" / "last.pt")["step"] == stopped_at
-    second = trainer.fit(*resolve(write_config(tmp_path)), folder, progress=False, resume=True)
+    second = trainer.fit(build_setup(*resolve(write_config(tmp_path))), folder, progress=False,
+                         resume=True)
     assert second.metrics["steps"] == 200 and second.metrics["finished"]
     diff = (flat_params(second.model) - straight["params"]).abs().max().item()
     assert diff <= TOL, f"resumed parameters differ by {diff:.3e}"
@@ -67,7 +69,7 @@ def test_resume_after_a_crash_continues_from_the_periodic_checkpoint(
 
     monkeypatch.setattr(trainer.NanGuard, "keep", crash_at_70)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        trainer.fit(problem, cfg, folder, progress=False)
+        trainer.fit(build_setup(problem, cfg), folder, progress=False)
     monkeypatch.undo()
     # checkpoint_every 50: steps 60 (with its resampling) and 70 are redone after resuming
     assert load(folder / "checkpoints" / "last.pt")["state"]["step"] == 50
@@ -75,7 +77,7 @@ def test_resume_after_a_crash_continues_from_the_periodic_checkpoint(
     assert main(["train", str(folder), "--resume", "--quiet"]) == 0
     resumed = load(folder / "checkpoints" / "last.pt")["state"]
     assert resumed["step"] == 200
-    model = trainer.build_model(problem, cfg).double()
+    model = build_model(problem, cfg).double()
     model.load_state_dict(resumed["model"])
     assert (flat_params(model) - straight["params"]).abs().max().item() <= TOL
     # one TensorBoard run; the steps logged after the checkpoint before the crash are purged
@@ -138,12 +140,12 @@ def test_resume_errors_name_the_fix(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_resume_with_a_changed_model_is_a_clear_error(tmp_path: Path) -> None:
     problem, cfg = resolve(write_config(tmp_path))
-    trainer.fit(problem, cfg, tmp_path / "run", progress=False, stop_at=20)
+    trainer.fit(build_setup(problem, cfg), tmp_path / "run", progress=False, stop_at=20)
     problem, cfg = resolve(write_config(tmp_path), ["model.width=7"])
     # named before any weights are loaded (it used to be torch's size mismatch, relayed)
     with pytest.raises(PinnkitError, match=r"model.width \(from --set\): 7 where the run in "
                        r".* was trained with 6.*Fix: start a new run"):
-        trainer.fit(problem, cfg, tmp_path / "run", progress=False, resume=True)
+        trainer.fit(build_setup(problem, cfg), tmp_path / "run", progress=False, resume=True)
 
 
 def test_first_ctrl_c_asks_for_a_stop_and_the_second_aborts() -> None:
@@ -178,15 +180,15 @@ def test_resume_with_the_techniques_matches_the_straight_run(tmp_path: Path) -> 
                         "        transform: 't*net + sin(pi*x)'}")
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    straight = trainer.fit(*resolve(write_config(tmp_path / "a", text)), tmp_path / "a" / "run",
-                           progress=False)
+    straight = trainer.fit(build_setup(*resolve(write_config(tmp_path / "a", text))),
+                           tmp_path / "a" / "run", progress=False)
     assert straight.history[-1]["weight/walls"] != 1.0  # the balancer did move the weights
     folder = tmp_path / "b" / "run"
-    first = trainer.fit(*resolve(write_config(tmp_path / "b", text)), folder, progress=False,
-                        stop_at=70)
+    first = trainer.fit(build_setup(*resolve(write_config(tmp_path / "b", text))), folder,
+                        progress=False, stop_at=70)
     assert first.metrics["steps"] == 70
-    second = trainer.fit(*resolve(write_config(tmp_path / "b", text)), folder, progress=False,
-                         resume=True)
+    second = trainer.fit(build_setup(*resolve(write_config(tmp_path / "b", text))), folder,
+                         progress=False, resume=True)
     assert second.metrics["steps"] == 200
     diff = (flat_params(second.model) - flat_params(straight.model)).abs().max().item()
     assert diff <= TOL, f"resumed parameters differ by {diff:.3e}"

@@ -22,9 +22,11 @@ from runhelpers import TINY, flat_params, write_config
 
 from pinnkit.api import check_report, resolve
 from pinnkit.cli import main
+from pinnkit.engines import make_engine
 from pinnkit.training import trainer
 from pinnkit.training.gauss_newton import LevenbergMarquardt
 from pinnkit.training.quasi_newton import SelfScaledQuasiNewton
+from pinnkit.training.setup import build_setup
 
 VARIANTS = ("ssbfgs", "ssbroyden")
 
@@ -108,9 +110,8 @@ PERIODIC_DATA = TINY.replace("  walls:   {on: x == 0 or x == 1, residual: u}",
 def test_gauss_newton_system_matches_the_closure(tmp_path: Path, text: str) -> None:
     """J^T R is half the loss gradient and |R|^2 the loss, over weights and parameters."""
     problem, cfg = resolve(write_config(tmp_path, text))
-    dtype = torch.float64
-    state = trainer.new_state(problem, cfg, torch.device("cpu"), dtype)
-    engine = trainer.make_engine("taylor", state.model)
+    state = trainer.new_state(build_setup(problem, cfg))
+    engine = make_engine("taylor", state.model)
     closure = trainer.Closure(state, engine, problem)
     loss = float(closure().detach())
     grad = torch.cat([torch.zeros_like(p).reshape(-1) if p.grad is None else p.grad.reshape(-1)
@@ -127,7 +128,7 @@ def test_stage_dtype_promotes_without_changing_the_network(tmp_path: Path) -> No
     text = TINY.replace("dtype: float64", "dtype: float32").replace(
         "- {optimizer: lbfgs, steps: 100}", "- {optimizer: lm, steps: 1, dtype: float64}")
     problem, cfg = resolve(write_config(tmp_path, text))
-    state = trainer.new_state(problem, cfg, torch.device("cpu"), torch.float32)
+    state = trainer.new_state(build_setup(problem, cfg))
     before = [p.detach().clone() for p in state.model.parameters()]
     x = state.points.sets[0].x.clone()
     state.set_precision(torch.float64)
@@ -135,7 +136,7 @@ def test_stage_dtype_promotes_without_changing_the_network(tmp_path: Path) -> No
         assert new.dtype == torch.float64 and torch.equal(new.detach(), old.double())
     assert state.points.sets[0].x.dtype == torch.float64
     assert torch.equal(state.points.sets[0].x, x.double())
-    run = trainer.fit(problem, cfg, None, progress=False)
+    run = trainer.fit(build_setup(problem, cfg), None, progress=False)
     assert next(run.model.parameters()).dtype == torch.float64
     assert run.metrics["stages"][-1]["optimizer"] == "lm"
 
@@ -151,17 +152,17 @@ STAGES = {
 @pytest.mark.parametrize("name", list(STAGES))
 def test_stop_inside_a_second_order_stage_resumes_exactly(tmp_path: Path, name: str) -> None:
     text = TINY.replace("- {optimizer: lbfgs, steps: 100}", STAGES[name])
-    straight = trainer.fit(*resolve(write_config(tmp_path, text)), tmp_path / "a",
+    straight = trainer.fit(build_setup(*resolve(write_config(tmp_path, text))), tmp_path / "a",
                            progress=False)
     budget = 100 + int(re.search(r"steps: (\d+)", STAGES[name]).group(1))
     assert straight.metrics["steps"] == budget or straight.metrics["stages"][-1]["reason"] \
         .startswith(("converged", "no ", "stalled"))
     folder = tmp_path / "b"
-    first = trainer.fit(*resolve(write_config(tmp_path, text)), folder, progress=False,
+    first = trainer.fit(build_setup(*resolve(write_config(tmp_path, text))), folder, progress=False,
                         stop_at=130)
     assert not first.metrics["finished"] and first.metrics["steps"] >= 130
-    second = trainer.fit(*resolve(write_config(tmp_path, text)), folder, progress=False,
-                         resume=True)
+    second = trainer.fit(build_setup(*resolve(write_config(tmp_path, text))), folder,
+                         progress=False, resume=True)
     assert second.metrics["steps"] == straight.metrics["steps"]
     diff = float((flat_params(second.model) - flat_params(straight.model)).abs().max())
     assert diff <= 1e-12, f"{name}: resumed parameters differ by {diff:.3e}"
@@ -175,7 +176,7 @@ def test_lm_and_quasi_newton_train_the_tiny_problem_far_below_adam(tmp_path: Pat
                         ("ssbroyden", "- {optimizer: ssbroyden, steps: 100}")]:
         text = TINY.replace("- {optimizer: lbfgs, steps: 100}", stage) \
             .replace("resample_every: 30", "resample_every: 0")
-        run = trainer.fit(*resolve(write_config(tmp_path, text)), None, progress=False)
+        run = trainer.fit(build_setup(*resolve(write_config(tmp_path, text))), None, progress=False)
         errors[name] = run.metrics["l2_relative_error"]["u"]
     assert errors["lm"] <= errors["adam"] / 100, errors
     assert errors["ssbroyden"] <= errors["adam"] / 100, errors

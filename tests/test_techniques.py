@@ -26,6 +26,7 @@ from pinnkit.training.adaptive import AdaptiveSampler, interior_set
 from pinnkit.training.causal import CausalWeights
 from pinnkit.training.losses import Collocation, term_losses
 from pinnkit.training.optimizers import make_scheduler
+from pinnkit.training.setup import build_setup
 from pinnkit.training.techniques import Techniques
 from pinnkit.training.trainer import new_state
 from pinnkit.training.weights import Balancer
@@ -187,7 +188,7 @@ def test_causal_training_logs_min_weight(tiny_yaml):
 
 def test_causal_weighting_in_adam_stages_only(tiny_yaml):
     problem, cfg = resolve(tiny_yaml, ["training.causal={chunks: 4, epsilon: 100}"])
-    state = new_state(problem, cfg, CPU, torch.float64)
+    state = new_state(build_setup(problem, cfg))
     engine = AutogradEngine()
     tech = Techniques(problem, cfg, state, engine)
 

@@ -285,7 +285,7 @@ def test_the_network_does_not_depend_on_torchs_default_dtype(tiny_yaml):
     """One seed, one network: a Python user who set torch's default dtype to float64 gets
     the starting weights every other run of the config gets."""
     from pinnkit.api import resolve
-    from pinnkit.training.trainer import build_model
+    from pinnkit.training.setup import build_model
 
     problem, cfg = resolve(tiny_yaml)
     plain = [p.detach().clone() for p in build_model(problem, cfg).parameters()]

@@ -24,28 +24,23 @@ from typing import Any, cast
 
 import torch
 
-from ..config import Config, PointsConfig, StageConfig, located
-from ..engines import make_engine
+from ..config import Config, PointsConfig, StageConfig
 from ..engines.compile import CompileInfo, Mode
-from ..errors import ConfigError, line_of
 from ..log import Progress
-from ..models.mlp import MLP
 from ..problem import CompiledProblem
 from ..usercode import calling_user, user_files
-from .architecture import output_transform, periodic_columns
-from .distributed import SINGLE, Dist, all_reduce_mean, average, average_gradients, device_for
+from .distributed import SINGLE, Dist, all_reduce_mean, average, average_gradients
 from .flat import FlatOptimizer
 from .gauss_newton import NormalEquations
 from .guard import NanGuard, diagnose, saved_note
 from .losses import Collocation, compiled_losses, term_losses
 from .monitor import Monitor, console_extra
-from .optimizers import check_stages, patience, run_steps, stage_dtypes
+from .optimizers import patience, run_steps, stage_dtypes
 from .runfolder import RunFolder, restore
+from .setup import DTYPES, Setup
 from .state import TrainState
 from .stop import StopRequest
-from .techniques import Techniques, validate_options
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+from .techniques import Techniques
 
 
 @dataclass
@@ -64,69 +59,15 @@ class Fitted:
     best_model: torch.nn.Module | None = None
 
 
-def resolve_device(name: str, line: int | None = None) -> torch.device:
-    """The torch device for ``training.device``; one that this machine lacks (CUDA, a GPU
-    index past the last, Apple's mps) is a config error here, not a crash at the first
-    tensor moved there."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    missing = None
-    if name.startswith("cuda"):
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        index = int(name.partition(":")[2] or 0)
-        if not count:
-            missing = "CUDA is not available here"
-        elif index >= count:
-            missing = f"this machine has {count} CUDA device{'s' if count > 1 else ''} " \
-                f"(cuda:0 to cuda:{count - 1})"
-    elif name == "mps" and not torch.backends.mps.is_available():
-        missing = "Apple's mps backend is not available here"
-    if missing:
-        raise ConfigError("training.device", f"'{name}', but {missing}",
-                          "a device this machine has", "use device: auto (cuda when "
-                          "available, else cpu) or cpu", line)
-    return torch.device(name)
-
-
-def build_model(problem: CompiledProblem, cfg: Config) -> MLP:
-    lo, hi = problem.shape.bounds()
-    ff = cfg.model.fourier_features
-    try:  # model.periodic and model.transform, checked against the problem
-        periodic, transform = periodic_columns(problem, cfg), output_transform(problem, cfg)
-    except ConfigError as exc:
-        raise located(exc, cfg) from None
-    torch.manual_seed(cfg.training.seed)
-    return MLP(len(problem.inputs), len(problem.outputs), cfg.model.width, cfg.model.depth,
-               cfg.model.activation, lo.tolist(), hi.tolist(),
-               (ff.features, ff.sigma) if ff else None, cfg.training.seed, periodic, transform)
-
-
-def validate_stages(problem: CompiledProblem, cfg: Config, model: torch.nn.Module,
-                    device: torch.device) -> None:
-    """The second-order stages' limits (dense matrices, memory), located in the YAML."""
-    n_params = sum(p.numel() for p in model.parameters()) + len(problem.parameters)
-    pts = cfg.training.points
-    rows = pts.domain + pts.boundary * sum(t.selector is not None or t.periodic is not None
-                                           for t in problem.terms) \
-        + sum(len(obs.x) for obs in problem.data)
-    try:
-        check_stages(cfg.training.stages, cfg.model.dtype, n_params, rows,
-                     [t.name for t in problem.terms if not t.squared], device)
-    except ConfigError as exc:
-        raise located(exc, cfg) from None
-
-
-def new_state(problem: CompiledProblem, cfg: Config, device: torch.device,
-              dtype: torch.dtype, dist: Dist = SINGLE,
-              model: torch.nn.Module | None = None) -> TrainState:
-    """A fresh run's state: initialised network (or the user's ``model``, trained in
-    place), first points, the configured weights."""
-    validate_options(problem, cfg)  # technique keys, located in the YAML
-    model = (build_model(problem, cfg) if model is None else model).to(device=device,
-                                                                        dtype=dtype)
-    validate_stages(problem, cfg, model, device)
+def new_state(setup: Setup, dist: Dist = SINGLE) -> TrainState:
+    """A fresh run's state: the setup's network (pinnkit's MLP as initialised, or the
+    user's module, trained in place) on the training device, first points, the configured
+    weights."""
+    problem, device, dtype = setup.problem, setup.device, setup.dtype
+    model = setup.model.to(device=device, dtype=dtype)
     problem.parameters.to(device=device, dtype=dtype)  # learnable scalars of the residuals
-    points = Collocation(problem, cfg.training.points, cfg.training.seed, device, dtype, dist)
+    points = Collocation(problem, setup.config.training.points, setup.config.training.seed,
+                         device, dtype, dist)
     return TrainState(model, points, {t.name: t.weight for t in problem.terms},
                       params=problem.parameters.raw, parameters=problem.parameters)
 
@@ -190,14 +131,14 @@ class Closure:
         return A, g, f
 
 
-def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: bool = True,
-        *, resume: bool = False, stop_at: int | None = None, dist: Dist = SINGLE,
-        model: torch.nn.Module | None = None) -> Fitted:
-    """Train ``problem`` as ``cfg`` says; write the run folder when ``run_dir`` is given.
+def fit(setup: Setup, run_dir: Path | None, progress: bool = True, *, resume: bool = False,
+        stop_at: int | None = None, dist: Dist = SINGLE) -> Fitted:
+    """Train the setup's problem as its config says; write the run folder when ``run_dir``
+    is given.
 
-    ``model``: any ``torch.nn.Module`` from len(inputs) to len(outputs) columns, trained
-    in place instead of the configured MLP (``model.*`` keys other than ``dtype`` and
-    ``engine`` do not apply; its derivatives come from autograd).
+    The setup (``build_setup``) holds the network: pinnkit's MLP, or the user's own
+    ``torch.nn.Module``, trained in place (``model.*`` keys other than ``dtype`` and
+    ``engine`` do not apply to it).
 
     ``resume`` continues from ``run_dir/checkpoints/last.pt``. ``stop_at`` stops (with a
     checkpoint) at the first optimizer-step boundary at or after that global step, as a
@@ -206,18 +147,16 @@ def fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: b
     """
     # a Problem method of the user's (residual, exact) that raises, at any step: their
     # error, exit 2, not a traceback; the checkpoints written so far stay as they are
-    with calling_user(files=user_files(problem.problem, model)):
-        return _fit(problem, cfg, run_dir, progress, resume, stop_at, dist, model)
+    model = setup.model if setup.user_model else None
+    with calling_user(files=user_files(setup.problem.problem, model)):
+        return _fit(setup, run_dir, progress, resume, stop_at, dist)
 
 
-def _fit(problem: CompiledProblem, cfg: Config, run_dir: Path | None, progress: bool,
-         resume: bool, stop_at: int | None, dist: Dist, model: torch.nn.Module | None) -> Fitted:
-    device = resolve_device(device_for(cfg.training.device, dist),
-                            line_of(cfg.lines, "training.device"))
-    dtype = DTYPES[cfg.model.dtype]
-    state = new_state(problem, cfg, device, dtype, dist, model)
-    engine = make_engine(cfg.model.engine, state.model)
-    monitor = Monitor(problem, cfg)  # also checks logging.slice before any compute
+def _fit(setup: Setup, run_dir: Path | None, progress: bool, resume: bool,
+         stop_at: int | None, dist: Dist) -> Fitted:
+    problem, cfg, device, monitor = setup.problem, setup.config, setup.device, setup.monitor
+    state = new_state(setup, dist)
+    engine = setup.engine()
     if resume:
         assert run_dir is not None, "resume needs a run folder"
         restore(state, run_dir, cfg, device)
