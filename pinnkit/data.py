@@ -12,6 +12,8 @@ target only. Everything wrong with a file is a ``ConfigError`` naming the YAML k
 from __future__ import annotations
 
 import csv
+import hashlib
+import inspect
 import math
 import warnings
 import zipfile
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config.schema import DataConfig, build
+from .config.schema import LIMITS, DataConfig, build
 from .errors import ConfigError, ExprError, did_you_mean, line_of
 from .expr import Namespace, compile_expr, parse
 from .expr.analysis import partials
@@ -91,17 +93,54 @@ class Observations:
         return f"data.{self.name}: {len(self.x)} points from {self.path}; " + ", ".join(parts)
 
 
-class _Where:
-    """Error context of one entry: the YAML key, its line and the config file."""
+class Where:
+    """Where a table's errors point: the YAML key that names the file (``data.obs``,
+    ``exact``, ``fields.kappa``; or ``--reference``), its line and the config file."""
 
-    def __init__(self, name: str, lines: Lines | None, source: str | None) -> None:
-        self.name, self.lines, self.source = name, lines or {}, source
+    def __init__(self, prefix: str, lines: Lines | None = None, source: str | None = None
+                 ) -> None:
+        self.prefix, self.lines, self.source = prefix, lines or {}, source
 
     def error(self, found: str, expected: str = "", fix: str = "", sub: str = "file"
               ) -> ConfigError:
-        key = f"data.{self.name}.{sub}"
-        line = line_of(self.lines, key)
+        """A ConfigError at ``<prefix>.<sub>`` (``sub`` "" for the prefix itself)."""
+        key = f"{self.prefix}.{sub}" if sub else self.prefix
+        line = line_of(self.lines, key) if self.lines else None
         return ConfigError(key, found, expected, fix, line, self.source)
+
+
+def file_bases(source: str | None, owner: type | None = None) -> list[Path]:
+    """Where a relative file name in a config is looked for, in order: the config file's
+    folder, the folder of the Python file that defines ``owner`` (a Problem class), then
+    the working directory."""
+    bases = []
+    if source and not source.startswith("<"):
+        bases.append(Path(source).resolve().parent)
+    if owner is not None:
+        try:
+            bases.append(Path(inspect.getfile(owner)).resolve().parent)
+        except (TypeError, OSError):  # a class defined interactively has no file
+            pass
+    bases.append(Path.cwd())
+    return list(dict.fromkeys(bases))
+
+
+def load_table(file: str, where: Where, bases: Sequence[Path], max_rows: int | None = None
+               ) -> tuple[Table, Path]:
+    """Find ``file`` (absolute, else under ``bases``) and read it as a CSV or NPZ table;
+    every problem is a ConfigError at ``where``'s key (``<prefix>.file``). ``max_rows``:
+    a larger table is refused (see ``LIMITS["table.rows"]``)."""
+    path = find_file(file, bases, where)
+    return read_table(path, file, where, max_rows), path
+
+
+def file_sha256(path: Path) -> str:
+    """The hex SHA-256 of a file's bytes: what a run records to know its tables again."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def data_spec(name: str, value: Any, lines: Lines | None = None, source: str | None = None
@@ -121,7 +160,7 @@ def data_spec(name: str, value: Any, lines: Lines | None = None, source: str | N
         table = options.pop("table", None)
         spec = build(DataConfig, options, dict(lines or {}), key, source or "")
         if table is None and not spec.file:
-            raise _Where(name, lines, source).error(
+            raise Where(f"data.{name}", lines, source).error(
                 "is missing", "a CSV or NPZ file of observations",
                 f"add data.{name}.file: data/{name}.csv")
         return spec, table
@@ -131,7 +170,7 @@ def data_spec(name: str, value: Any, lines: Lines | None = None, source: str | N
                       (lines or {}).get(key), source)
 
 
-def find_file(file: str, bases: Sequence[Path], where: _Where) -> Path:
+def find_file(file: str, bases: Sequence[Path], where: Where) -> Path:
     """``file`` as given if absolute, else the first of bases/file that exists."""
     p = Path(file)
     tried = [p] if p.is_absolute() else [b / p for b in bases]
@@ -146,18 +185,29 @@ def find_file(file: str, bases: Sequence[Path], where: _Where) -> Path:
                       "then the working directory")
 
 
-def read_table(path: Path, shown: str, where: _Where) -> Table:
-    """Read a .csv (header row of names, '#' comment lines) or .npz (one array per column)."""
+def read_table(path: Path, shown: str, where: Where, max_rows: int | None = None) -> Table:
+    """Read a .csv (header row of names, '#' comment lines) or .npz (one array per column);
+    with ``max_rows``, a longer table is an error (a CSV's before its cells are parsed)."""
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _read_csv(path, shown, where)
-    if suffix == ".npz":
-        return _read_npz(path, shown, where)
-    raise where.error(f"'{shown}' is neither .csv nor .npz", "a .csv or .npz file",
-                      "save the observations as CSV with a header row x,t,u or as NPZ")
+    if suffix not in (".csv", ".npz"):
+        raise where.error(f"'{shown}' is neither .csv nor .npz", "a .csv or .npz file",
+                          "save the table as CSV with a header row x,t,u or as NPZ")
+    table = _read_csv(path, shown, where, max_rows) if suffix == ".csv" else \
+        _read_npz(path, shown, where)
+    rows = len(next(iter(table.columns.values())))
+    if max_rows is not None and rows > max_rows:
+        raise too_many_rows(shown, f"{rows:,}", max_rows, where)
+    return table
 
 
-def _read_csv(path: Path, shown: str, where: _Where) -> Table:
+def too_many_rows(shown: str, rows: str, most: int, where: Where) -> ConfigError:
+    return where.error(f"{shown} has {rows} rows",
+                       f"at most {most:,} ({LIMITS['table.rows'][1]})",
+                       "keep a random subset of the rows, e.g. with numpy: "
+                       "table[rng.choice(len(table), 100_000, replace=False)]")
+
+
+def _read_csv(path: Path, shown: str, where: Where, max_rows: int | None = None) -> Table:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -182,6 +232,8 @@ def _read_csv(path: Path, shown: str, where: _Where) -> Table:
                                   "fix that row; leave a cell empty or write nan for no value")
             rows.append(cells)
             file_lines.append(reader.line_num)
+            if max_rows is not None and len(rows) > max_rows:  # before any cell is parsed
+                raise too_many_rows(shown, f"more than {max_rows:,}", max_rows, where)
     except csv.Error as exc:
         raise where.error(f"{shown} does not parse as CSV at line {reader.line_num}: {exc}",
                           "comma-separated values with a header row") from None
@@ -199,7 +251,7 @@ def _read_csv(path: Path, shown: str, where: _Where) -> Table:
 
 
 def _number(cell: str, column: str, row: int, shown: str, file_lines: list[int],
-            where: _Where) -> float:
+            where: Where) -> float:
     s = cell.strip()
     if s.lower() in _MISSING:
         return math.nan
@@ -212,7 +264,7 @@ def _number(cell: str, column: str, row: int, shown: str, file_lines: list[int],
                           ) from None
 
 
-def _check_names(names: Sequence[str], shown: str, where: _Where, at: str) -> None:
+def _check_names(names: Sequence[str], shown: str, where: Where, at: str) -> None:
     for n in names:
         if not n:
             raise where.error(f"{shown}, {at}: a column has no name", "a name for every "
@@ -224,7 +276,7 @@ def _check_names(names: Sequence[str], shown: str, where: _Where, at: str) -> No
                           "remove or rename one of them")
 
 
-def _read_npz(path: Path, shown: str, where: _Where) -> Table:
+def _read_npz(path: Path, shown: str, where: Where) -> Table:
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
@@ -238,7 +290,7 @@ def _read_npz(path: Path, shown: str, where: _Where) -> Table:
     return table_from_arrays(arrays, shown, where)
 
 
-def table_from_arrays(arrays: Mapping[str, Any], shown: str, where: _Where) -> Table:
+def table_from_arrays(arrays: Mapping[str, Any], shown: str, where: Where) -> Table:
     """Columns given as arrays (NPZ, or a Python ``table``) -> Table, checked."""
     if not arrays:
         raise where.error(f"{shown} holds no columns", "one 1-D array per column")
@@ -279,14 +331,14 @@ def load_observations(name: str, value: Any, ns: Namespace, shape: Shape,
                       term_weights: Mapping[str, float], bases: Sequence[Path],
                       lines: Lines | None = None, source: str | None = None) -> Observations:
     """Read, check and compile one data entry of a problem."""
-    where = _Where(name, lines, source)
+    where = Where(f"data.{name}", lines, source)
     spec, arrays = data_spec(name, value, lines, source)
     if arrays is not None:
         table = table_from_arrays(arrays, f"data.{name}.table", where)
     else:
         path = find_file(spec.file, bases, where)
         table = read_table(path, spec.file, where)
-    x = _coordinates(table, ns.inputs, shape, where)
+    x = coordinates(table, ns.inputs, shape, where)
     columns = spec.targets or tuple(c for c in table.columns if c not in ns.inputs)
     if not columns:
         raise where.error(f"{table.path} has only input columns ({', '.join(table.columns)})",
@@ -303,8 +355,10 @@ def load_observations(name: str, value: Any, ns: Namespace, shape: Shape,
     return Observations(name, table.path, x, targets)
 
 
-def _coordinates(table: Table, inputs: Sequence[str], shape: Shape, where: _Where
-                 ) -> np.ndarray:
+def coordinates(table: Table, inputs: Sequence[str], shape: Shape, where: Where
+                ) -> np.ndarray:
+    """The table's rows as points (n, len(inputs)): every input has a column, every
+    coordinate is finite and every point lies in the domain (within its tolerance)."""
     missing = [n for n in inputs if n not in table.columns]
     if missing:
         raise where.error(f"{table.path} has no column '{missing[0]}'"
@@ -331,7 +385,7 @@ def _coordinates(table: Table, inputs: Sequence[str], shape: Shape, where: _Wher
 
 
 def _target(entry: str, column: str, table: Table, spec: DataConfig, ns: Namespace,
-            term_weights: Mapping[str, float], where: _Where) -> Target:
+            term_weights: Mapping[str, float], where: Where) -> Target:
     sub = "targets" if spec.targets else "file"
     if column not in table.columns:
         raise where.error(f"target '{column}' is not a column of {table.path}"

@@ -40,6 +40,9 @@ LIMITS: dict[str, tuple[int, str]] = {
     "LoggingConfig.images_every": _STEPS,
     "LoggingConfig.grid": (4_096, "pictures use 64 to 512 per axis"),
     "ConditionConfig.order": (16, "an equation of order k needs k - 1"),
+    # the rows of a reference table (exact: {file: ...}) or a condition's table (file:):
+    # the network is evaluated at every row, at each logging step or each training step
+    "table.rows": (2_000_000, "reference and condition tables hold 1e3 to 1e6 rows"),
 }
 
 
@@ -83,7 +86,7 @@ class AdaptivePointsConfig:
 class PointsConfig:
     domain: int = _f(2048, positive=True)   # interior collocation points
     boundary: int = _f(256, positive=True)  # points per boundary condition
-    sampler: str = "sobol"                  # sobol or uniform
+    sampler: str = "sobol"                  # sobol, halton, lhs (scipy.stats.qmc) or uniform
     resample_every: int = _f(100, nonnegative=True)  # draw fresh points every N steps; 0 keeps them
     chunk: int = _f(0, nonnegative=True)    # residuals on N points at a time (less memory); 0: all
     adaptive: AdaptivePointsConfig | None = None  # residual-based resampling of interior points
