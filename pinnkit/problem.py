@@ -8,6 +8,7 @@ terms that know exactly which derivatives they need.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib.util
 import inspect
@@ -446,7 +447,12 @@ def _periodic_term(name: str, value: Any, key: str, ns: Namespace, shape: Shape,
 
 
 def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProblem:
-    """Validate and compile ``problem``; errors name the YAML key and line when known."""
+    """Validate and compile ``problem``; errors name the YAML key and line when known.
+
+    The compiled problem works on its own shallow copy of ``problem``: the learnable
+    parameters that its methods read as ``self.k`` are bound to that copy, so nothing is
+    written onto the user's object and two compilations of one object do not share them."""
+    problem = copy.copy(problem)
     inputs = _names(problem.inputs, "inputs", cfg)
     outputs = _names(problem.outputs, "outputs", cfg)
     clash = set(inputs) & set(outputs)

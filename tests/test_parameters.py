@@ -125,11 +125,20 @@ def test_self_k_is_the_start_value_then_the_live_tensor() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         compiled = compile_problem(problem)
-    value = problem.k
+        other = compile_problem(problem)
+    value = compiled.problem.k  # what the compiled residuals' self.k reads
     assert torch.is_tensor(value) and value.requires_grad and value.item() == 0.5
     with torch.no_grad():
         compiled.parameters.raw["k"].fill_(0.75)
-    assert problem.k.item() == 0.75  # unbounded: value = raw
+    assert compiled.problem.k.item() == 0.75  # unbounded: value = raw
+    x = torch.rand(4, 2, dtype=torch.float64)
+    env = compiled.env(x, {p: torch.ones(4, dtype=torch.float64)
+                           for p in compiled.terms[0].needs})
+    torch.testing.assert_close(compiled.terms[0].residual(env),
+                               torch.full((4,), 0.25, dtype=torch.float64))  # 1 - 0.75 * 1
+    # nothing is written onto the user's object, and each compilation has its own k
+    assert problem.k == 0.5 and "_bound_parameters" not in vars(problem)
+    assert other.problem.k.item() == 0.5
 
 
 def test_optimizer_groups() -> None:
