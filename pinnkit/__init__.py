@@ -14,12 +14,13 @@ from .errors import CheckError, CheckWarning, ConfigError, ExprError, PinnkitErr
 
 # public name -> module that defines it
 _LAZY = {
-    "check": ".api", "check_report": ".api", "train": ".api",
+    "check": ".api", "check_report": ".api", "sweep": ".api", "Sweep": ".api", "train": ".api",
     "Report": ".checks",
     "derivatives": ".engines",
     "TrainedModel": ".evaluate", "load": ".evaluate",
     "Ball": ".geometry", "Box": ".geometry", "Difference": ".geometry", "Disk": ".geometry",
-    "Intersection": ".geometry", "Polygon": ".geometry", "Shape": ".geometry",
+    "Ellipse": ".geometry", "Ellipsoid": ".geometry", "Intersection": ".geometry",
+    "Mesh": ".geometry", "Polygon": ".geometry", "Polyhedron": ".geometry", "Shape": ".geometry",
     "SpaceTime": ".geometry",
     "Union": ".geometry",
     "MLP": ".models.mlp",
@@ -28,9 +29,10 @@ _LAZY = {
 }
 
 __all__ = ["MLP", "Ball", "Box", "CheckError", "CheckWarning", "ConfigError", "Difference",
-           "Disk", "ExprError", "Intersection", "PinnkitError", "Polygon", "Problem", "Report",
-           "Run", "Shape", "SpaceTime", "TrainedModel", "TrainingError", "Union", "__version__",
-           "check", "check_report", "derivatives", "load", "train"]
+           "Disk", "Ellipse", "Ellipsoid", "ExprError", "Intersection", "Mesh", "PinnkitError",
+           "Polygon", "Polyhedron", "Problem", "Report",
+           "Run", "Shape", "SpaceTime", "Sweep", "TrainedModel", "TrainingError", "Union",
+           "__version__", "check", "check_report", "derivatives", "load", "sweep", "train"]
 
 
 def __getattr__(name: str) -> Any:
@@ -47,10 +49,23 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
-    from .api import check, check_report, train
+    from .api import Sweep, check, check_report, sweep, train
     from .checks import Report
     from .engines import derivatives
     from .evaluate import Run, TrainedModel, load
-    from .geometry import Ball, Box, Difference, Disk, Intersection, Polygon, SpaceTime, Union
+    from .geometry import (
+        Ball,
+        Box,
+        Difference,
+        Disk,
+        Ellipse,
+        Ellipsoid,
+        Intersection,
+        Mesh,
+        Polygon,
+        Polyhedron,
+        SpaceTime,
+        Union,
+    )
     from .models.mlp import MLP
     from .problem import Problem

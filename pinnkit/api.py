@@ -119,11 +119,7 @@ def train(target: str | Path | Problem, steps: int | None = None, *,
     if steps is not None:
         stages = scaled_stages(cfg.training.stages, int(steps))
         cfg = dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, stages=stages))
-    if isinstance(target, Problem) and not cfg.problem:
-        spec = problem_spec(target)
-        if spec is not None:  # config.yaml names the class, and the constants it was given
-            cfg = dataclasses.replace(cfg, problem=spec, constants=dict(target.constants),
-                                      given=cfg.given | {"problem", "constants"})
+    cfg = _named_problem(target, cfg)
     if resume and not run_dir:
         raise PinnkitError("resume=True needs a run folder. Fix: pass run_dir=True or a path")
     if model is not None:
@@ -142,6 +138,91 @@ def train(target: str | Path | Problem, steps: int | None = None, *,
     else:
         folder = None
     return Run.of(fit(setup, folder, progress=progress, resume=resume))
+
+
+def _named_problem(target: Any, cfg: Config) -> Config:
+    """``cfg`` naming the Problem class ``target`` is, where its file gives it back, so
+    config.yaml (and eval, plot, resume) can import it again."""
+    if isinstance(target, Problem) and not cfg.problem:
+        spec = problem_spec(target)
+        if spec is not None:  # config.yaml names the class, and the constants it was given
+            cfg = dataclasses.replace(cfg, problem=spec, constants=dict(target.constants),
+                                      given=cfg.given | {"problem", "constants"})
+    return cfg
+
+
+@dataclasses.dataclass
+class Sweep:
+    """What ``pinnkit.sweep`` returns: each run (None where it failed or was stopped),
+    the rows of sweep.csv, the spread across seeds per grid point (summary.csv) and the
+    sweep folder."""
+
+    runs: list[Run | None]
+    rows: list[dict[str, Any]]
+    summary: list[dict[str, Any]]
+    folder: Path
+    grid_keys: list[str]
+    finished: bool = True  # False when Ctrl-C stopped it (each run folder can be resumed)
+
+
+def sweep(target: str | Path | Problem, seeds: int | Sequence[int] = 1,
+          grid: Mapping[str, Sequence[Any]] | Sequence[str] | None = None, *,
+          overrides: Sequence[str] = (), config: Mapping[str, Any] | None = None,
+          out: str | Path | None = None, progress: bool = True) -> Sweep:
+    """Train ``seeds`` (a count from training.seed on, or a list) times every point of
+    ``grid`` ({"model.width": [32, 64]}, or --grid strings) in one process.
+
+    Runs that share their network's shapes, stages and terms are stacked: their Adam
+    stages take one vectorised step for all (each run with its own Adam state, learning
+    rate and stopping); second-order stages then run one run at a time. Each run writes
+    its own run folder, as ``train`` would, under the sweep folder (``out``, default
+    runs/NAME-sweep, or a fresh -2, -3...), which also gets sweep.csv (one row per run)
+    and summary.csv (mean, median, std, min, max of each metric across the seeds).
+    """
+    from .training import sweepgrid as sg
+    from .training.summary import run_row, write
+    from .training.sweep import Member, train_group
+
+    problem, cfg = resolve(target, overrides, config)
+    keys = sg.parse_grid(grid or {})
+    specs = sg.expand(sg.seed_list(seeds, cfg.training.seed), keys)
+    setups, checked = [], set()
+    for spec in specs:  # every run resolved and checked before any folder or training
+        problem, cfg = resolve(target, [*overrides, *spec.overrides], config)
+        cfg = _named_problem(target, cfg)
+        sg.check_sweepable(problem, cfg)
+        setup = build_setup(problem, cfg)
+        point = repr(sorted(spec.values.items()))
+        if point not in checked:  # the checks read the problem: once per grid point
+            preflight(setup)
+            checked.add(point)
+        setups.append(setup)
+    base = Path(out) if out is not None else run_base(cfg).with_name(
+        f"{run_base(cfg).name}-sweep")
+    folder = sg.claim_folder(base)
+    members = [Member(spec.label, setup, claim(folder / spec.label))
+               for spec, setup in zip(specs, setups, strict=True)]
+    groups: dict[str, list[Member]] = {}
+    for m in members:
+        groups.setdefault(sg.stack_key(m.setup.problem, m.setup.config), []).append(m)
+    say = (lambda text: print(text, flush=True)) if progress else (lambda text: None)
+    finished = True
+    for i, group in enumerate(groups.values()):
+        say(f"pinnkit: sweep group {i + 1}/{len(groups)}: {len(group)} runs "
+            f"({', '.join(m.label for m in group[:4])}{', ...' if len(group) > 4 else ''})")
+        if not train_group(group, progress, say):
+            finished = False
+            break
+    rows = [run_row(m.label, spec.values, spec.seed, m.status,
+                    m.fitted.metrics if m.fitted else None, m.fitted.history if m.fitted else [])
+            for m, spec in zip(members, specs, strict=True)]
+    summary = write(folder, rows, list(keys), {"config": str(target) if not isinstance(
+        target, Problem) else type(target).__name__, "overrides": list(overrides),
+        "seeds": sorted({s.seed for s in specs}), "grid": keys,
+        "runs": {m.label: str(m.run_dir) for m in members}})
+    runs = [Run.of(m.fitted) if m.fitted is not None and m.status == "finished" else None
+            for m in members]
+    return Sweep(runs, rows, summary, folder, list(keys), finished)
 
 
 def check_problem(setup: Setup) -> Report:

@@ -54,7 +54,40 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--checkpoint", choices=("last", "best"), default="last")
     pl.add_argument("--out", help="folder for the PNGs (default: RUN/plots)")
     pl.add_argument("--trust", action="store_true", help=TRUST_HELP)
+    sw = sub.add_parser("sweep", help="many seeds and grid points in one process (stacked)")
+    sw.add_argument("config", help="YAML file, e.g. configs/heat.yaml")
+    sw.add_argument("--seeds", default="1", help="number of seeds from training.seed on "
+                    "(8), or the seeds (0,3,5)")
+    sw.add_argument("--grid", nargs="+", default=[], metavar="KEY=[VALUES]",
+                    help="values to cross, e.g. 'model.width=[32,64]' 'constants.nu=[0.01,0.02]'")
+    sw.add_argument("--set", dest="overrides", action="append", default=[],
+                    metavar="KEY=VALUE", help="override a config value for every run")
+    sw.add_argument("--device", help="cpu, cuda, cuda:1 (overrides training.device)")
+    sw.add_argument("--out", help="sweep folder (default: runs/NAME-sweep)")
+    sw.add_argument("--quiet", action="store_true", help="no progress output")
     return p
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from .api import sweep
+    from .training.summary import markdown
+    from .training.sweepgrid import read_seeds
+
+    overrides = [*args.overrides, *([f"training.device={args.device}"] if args.device else [])]
+    done = sweep(args.config, read_seeds(args.seeds), args.grid, overrides=overrides,
+                 out=args.out, progress=not args.quiet)
+    shown = [m for m in dict.fromkeys(r["metric"] for r in done.summary)
+             if m.startswith(("l2/", "linf/")) or m == "loss/total"]
+    print(markdown(done.summary, done.grid_keys, shown), flush=True)
+    failed = [r for r in done.rows if str(r["status"]).startswith("failed")]
+    print(f"pinnkit: sweep of {len(done.rows)} runs wrote {done.folder} (sweep.csv, "
+          f"summary.csv)" + (f"; {len(failed)} failed: " + ", ".join(r["run"] for r in failed)
+                             if failed else ""), flush=True)
+    if not done.finished:
+        print("pinnkit: sweep stopped; continue a run with: pinnkit train RUN_FOLDER --resume",
+              flush=True)
+        return 130
+    return 1 if failed else 0
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -213,7 +246,8 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    commands = {"train": _train, "check": _check, "eval": _eval, "plot": _plot}
+    commands = {"train": _train, "check": _check, "eval": _eval, "plot": _plot,
+                "sweep": _sweep}
     try:
         args = _parser().parse_args(argv)
         with warnings.catch_warnings():  # restores the caller's warning display afterwards
