@@ -17,7 +17,8 @@ import torch
 
 from ..expr import Namespace, parse
 from ..expr import tree as t
-from ..expr.analysis import children, render
+from ..expr.analysis import children, jumps, partials, render
+from ..expr.names import SMOOTHNESS
 from ..geometry import get_sampler
 from ..models.activations import SMOOTH_NAMES
 from ..models.smoothness import Limit, layer_limits, only, output_range
@@ -25,7 +26,8 @@ from .findings import Context, Finding
 
 
 def expression_limit(node: t.Node, inputs: Sequence[str]) -> Limit | None:
-    """The least smooth function in an expression: ``abs`` has a kink, ``sign`` a jump.
+    """The least smooth function in an expression: ``abs``, ``min``, ``max`` and ``clip``
+    have a kink, ``sign``, ``heaviside`` and ``where`` a jump (``names.SMOOTHNESS``).
 
     Used for hard-constraint transforms (``model.transform``), whose kinks the network's
     output inherits. Other functions (``sqrt``, ``log``) are smooth where they are defined.
@@ -34,14 +36,14 @@ def expression_limit(node: t.Node, inputs: Sequence[str]) -> Limit | None:
     stack = [node]
     while stack:
         n = stack.pop()
-        if isinstance(n, t.Call) and n.func in ("abs", "sign"):
-            order = 1 if n.func == "abs" else 0
+        if isinstance(n, t.Call) and n.func in SMOOTHNESS:
+            order = SMOOTHNESS[n.func]
             if worst is None or order < worst.order:
                 why = ("it has a kink where its argument is zero: beyond the first derivative "
                        "the derivatives miss a delta") if order else "it jumps"
-                arg = render(n.arg, inputs)
-                arg = arg[1:-1] if isinstance(n.arg, t.Bin) else arg  # render wraps a Bin
-                worst = Limit("model.transform", f"{n.func}({arg})", order, why)
+                if n.func in ("min", "max", "clip"):
+                    why = why.replace("where its argument is zero", "where its arguments meet")
+                worst = Limit("model.transform", render(n, inputs), order, why)
         stack.extend(children(n))
     return worst
 
@@ -65,16 +67,17 @@ def _smooth_alternatives() -> str:
 
 def check_smoothness(ctx: Context, transform: str | Mapping[str, str] | None = None
                      ) -> list[Finding]:
-    """Error for each term needing more derivatives than the network (or transform) has."""
+    """Error for each term needing more derivatives than the network (or transform) has;
+    findings for residuals that differentiate a kink or jump of their own functions."""
     transform = transform if transform is not None else getattr(ctx.cfg.model, "transform",
                                                                 None)
+    out = check_jumps(ctx)
     limits = layer_limits(ctx.model)
     extra = transform_limit(transform, ctx.problem.namespace)
     limits += [extra] if extra else []
     if not limits:
-        return []
+        return out
     worst = min(limits, key=lambda lim: lim.order)
-    out = []
     for term in ctx.problem.terms:
         too_high = sorted((p for p in term.partials if p.order > worst.order),
                           key=lambda p: (-p.order, p))
@@ -98,6 +101,56 @@ def check_smoothness(ctx: Context, transform: str | Mapping[str, str] | None = N
                    "nn.SiLU, nn.GELU or nn.Softplus")
         out.append(ctx.finding("error", "smoothness", term.key, msg, fix))
     return out
+
+
+def check_jumps(ctx: Context) -> list[Finding]:
+    """A residual that differentiates a jump (``where``, ``sign``, ``heaviside``, or the
+    derivative of ``abs``, ``min``, ``max``, ``clip``) reads zero on each side and drops the
+    delta on the jump (``tree.Jump``).
+
+    Of a network field (``d(max(u, 0), x, x)``): an error. The jump sits where the field
+    crosses a value, which moves with the weights, and on the clamped side the derivative
+    is zero, so the term gives no gradient there: like ReLU's ``u_xx``, not the equation.
+    Of the inputs alone (a coefficient ``where(x < 0.5, 1, 10)`` inside ``d(k*u_x, x)``): a
+    warning. The jump is fixed and the equation holds on each side; what is lost is the
+    condition at the interface (continuity of ``k*u_x``), which collocation points never
+    sample, so the network solves a different problem unless that is stated otherwise.
+    """
+    out = []
+    for term in ctx.problem.terms:
+        if term.tree is None:
+            continue
+        found = jumps(term.tree)
+        if not found:
+            continue
+        moving = [j for j in found if partials(j.at)]
+        jump = (moving or found)[0]
+        what = "residual" if term.squared else "objective term"
+        where = f"where {render(jump.at, ctx.problem.inputs)} switches" if jump.func == "where" \
+            else f"where {_bare(render(jump.at, ctx.problem.inputs))} = 0"
+        if moving:
+            msg = (f"{what} '{term.name}' differentiates a function of the network's fields "
+                   f"past its kink or jump ({where}): the derivative there is a delta, which "
+                   "is dropped, and on a clamped side it is zero, so the term is not the "
+                   "equation and gives no gradient there")
+            fix = ("differentiate a kink (abs, min, max, clip) at most once and a jump (where, "
+                   "sign, heaviside) never, or use a smooth version, e.g. 0.5*(u + sqrt(u**2 + "
+                   "1e-4)) for max(u, 0), tanh(u/0.01) for sign(u)")
+            out.append(ctx.finding("error", "smoothness", term.key, msg, fix))
+            continue
+        msg = (f"{what} '{term.name}' differentiates a piecewise function of the inputs "
+               f"across its jump ({where}): the derivative is zero on each side and a delta "
+               "on the jump, which collocation points never see, so what the jump should "
+               "impose there (e.g. continuity of the flux k*u_x) is not enforced")
+        fix = ("do not differentiate the jump: make the flux an output (q - k*u_x and -q_x "
+               "- f as two equations, see configs/piecewise.yaml), or smooth it, e.g. "
+               "k1 + (k2 - k1)*(1 + tanh((x - 0.5)/0.01))/2")
+        out.append(ctx.finding("warning", "smoothness", term.key, msg, fix))
+    return out
+
+
+def _bare(text: str) -> str:
+    return text[1:-1] if text.startswith("(") and text.endswith(")") else text
 
 
 def check_output_range(ctx: Context) -> list[Finding]:
@@ -124,4 +177,5 @@ def check_output_range(ctx: Context) -> list[Finding]:
     return [Finding("warning", "output_range", "model", None, msg, fix)]
 
 
-__all__ = ["check_output_range", "check_smoothness", "expression_limit", "transform_limit"]
+__all__ = ["check_jumps", "check_output_range", "check_smoothness", "expression_limit",
+           "transform_limit"]

@@ -74,7 +74,7 @@ def _safe(f: Callable[[float], float]) -> Callable[[float], float]:
 
 _FUNC_RANGES: dict[str, Callable[[Interval], Interval]] = {
     "sin": lambda a: (-1.0, 1.0), "cos": lambda a: (-1.0, 1.0),
-    "tanh": lambda a: _monotone(math.tanh, a), "sign": lambda a: (-1.0, 1.0),
+    "tanh": lambda a: _monotone(math.tanh, a), "sign": lambda a: _monotone(_sign, a),
     "exp": lambda a: _monotone(_safe(math.exp), a), "sinh": lambda a: _monotone(
         _safe(math.sinh), a),
     "cosh": lambda a: (1.0 if a[0] <= 0 <= a[1] else _safe(math.cosh)(min(abs(a[0]),
@@ -86,12 +86,49 @@ _FUNC_RANGES: dict[str, Callable[[Interval], Interval]] = {
     "log": lambda a: (math.log(a[0]) if a[0] > 0 else -math.inf,
                       math.log(a[1]) if a[1] > 0 else -math.inf),
     "tan": lambda a: FREE,
+    "heaviside": lambda a: _monotone(lambda v: 0.5 * (1.0 + _sign(v)), a),
+    "atan": lambda a: _monotone(math.atan, a),
+    "erf": lambda a: _monotone(math.erf, a),
+    # defined on [-1, 1] only: a wider argument is NaN there, which no bound can hold
+    "asin": lambda a: _monotone(math.asin, (max(a[0], -1.0), min(a[1], 1.0)))
+    if a[0] <= 1 and a[1] >= -1 else FREE,
+    "acos": lambda a: (math.acos(min(a[1], 1.0)), math.acos(max(a[0], -1.0)))
+    if a[0] <= 1 and a[1] >= -1 else FREE,
 }
+
+
+def _sign(v: float) -> float:
+    return 0.0 if v == 0 else math.copysign(1.0, v)
+
+
+def _atan2(y: Interval, x: Interval) -> Interval:
+    lo, hi = -math.pi, math.pi
+    if y[0] >= 0:
+        lo = 0.0
+    if y[1] <= 0:
+        hi = 0.0
+    if x[0] > 0:  # right half-plane
+        lo, hi = max(lo, -math.pi / 2), min(hi, math.pi / 2)
+    return lo, hi
+
+
+def _several(func: str, a: list[Interval]) -> Interval:
+    if func == "atan2":
+        return _atan2(a[0], a[1])
+    if func == "min":
+        return min(a[0][0], a[1][0]), min(a[0][1], a[1][1])
+    if func == "max":
+        return max(a[0][0], a[1][0]), max(a[0][1], a[1][1])
+    if func == "clip":  # min(max(a, lo), hi)
+        m = _several("max", [a[0], a[1]])
+        return _several("min", [m, a[2]])
+    # where(cond, a, b): either branch
+    return min(a[1][0], a[2][0]), max(a[1][1], a[2][1])
 
 
 def interval(node: t.Node, known: dict[str, Interval]) -> Interval:
     """An interval containing every value of ``node``; fields are free, ``known`` bounds
-    the named symbols (an unknown symbol is free)."""
+    the named symbols (an unknown symbol is free) and the values of coefficient fields."""
     if isinstance(node, t.Num):
         return node.value, node.value
     if isinstance(node, t.Sym):
@@ -101,6 +138,14 @@ def interval(node: t.Node, known: dict[str, Interval]) -> Interval:
     if isinstance(node, t.Neg):
         lo, hi = interval(node.arg, known)
         return -hi, -lo
+    if isinstance(node, t.Jump):
+        return 0.0, 0.0
+    if isinstance(node, t.Coef):  # a field's value ranges over its table's values
+        return known.get(node.partial.field, FREE) if node.partial.order == 0 else FREE
+    if isinstance(node, t.Call) and node.func == "where":
+        return _several("where", [FREE, *(interval(a, known) for a in node.rest)])
+    if isinstance(node, t.Call) and node.rest:
+        return _several(node.func, [interval(a, known) for a in node.args])
     if isinstance(node, t.Call):
         return _FUNC_RANGES[node.func](interval(node.arg, known))
     if isinstance(node, t.Bin):

@@ -110,7 +110,8 @@ def _rewrite(node: t.Node, keep: set[Partial]) -> t.Node:
     if isinstance(node, t.Neg):
         return t.Neg(_rewrite(node.arg, keep))
     if isinstance(node, t.Call):
-        return t.Call(node.func, _rewrite(node.arg, keep))
+        return t.Call(node.func, _rewrite(node.arg, keep),
+                      tuple(_rewrite(a, keep) for a in node.rest))
     if isinstance(node, (t.Bin, t.Compare)):
         return type(node)(node.op, _rewrite(node.left, keep), _rewrite(node.right, keep))
     return node

@@ -14,17 +14,28 @@ from dataclasses import dataclass
 import torch
 
 from . import tree as t
-from .analysis import partials, symbols
+from .analysis import partials, symbols, walk
 from .collapse import Combo, combos
 from .names import Partial
 
 Value = torch.Tensor | float
-Env = Mapping[Partial | Combo | str, Value]
+Env = Mapping[Partial | Combo | str | t.Node, Value]  # a Node: a coefficient field (Coef)
 
 _FUNCS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "exp": torch.exp, "log": torch.log,
     "sqrt": torch.sqrt, "tanh": torch.tanh, "sinh": torch.sinh, "cosh": torch.cosh,
-    "abs": torch.abs, "sign": torch.sign,
+    "abs": torch.abs, "sign": torch.sign, "atan": torch.atan, "asin": torch.asin,
+    "acos": torch.acos, "erf": torch.erf,
+    # 1 above zero, 0 below, 1/2 at zero; sign's autograd derivative (0) comes with it,
+    # where torch.heaviside has none
+    "heaviside": lambda a: 0.5 * (1.0 + torch.sign(a)),
+}
+# functions of several tensors (numbers made tensors of the others' dtype and device first)
+_MULTI: dict[str, Callable[..., torch.Tensor]] = {
+    "atan2": torch.atan2,
+    "min": torch.minimum,
+    "max": torch.maximum,
+    "clip": lambda a, lo, hi: torch.where(a < lo, lo, torch.where(a > hi, hi, a)),
 }
 _OPS: dict[str, Callable[[Value, Value], Value]] = {
     "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
@@ -58,6 +69,39 @@ def _as_tensor(v: Value) -> torch.Tensor:
     return v if isinstance(v, torch.Tensor) else torch.tensor(v)
 
 
+def _tensors(values: list[Value]) -> list[torch.Tensor]:
+    """``values`` as tensors; numbers take the dtype and device of the first tensor (a
+    float64 run must not see a float32 0.1)."""
+    ref = next((v for v in values if isinstance(v, torch.Tensor) and v.is_floating_point()),
+               None)
+    if ref is None:
+        ref = next((v for v in values if isinstance(v, torch.Tensor)), None)
+    if ref is None:
+        return [torch.tensor(v, dtype=torch.float64) for v in values]
+    return [v if isinstance(v, torch.Tensor) else
+            torch.tensor(v, dtype=ref.dtype if ref.is_floating_point() else torch.float64,
+                         device=ref.device) for v in values]
+
+
+def _where(node: t.Call) -> Callable[[Env], Value]:
+    """``where(cond, a, b)``. With numbers in both branches the result takes the dtype of
+    a value the condition compares (``where(x < 0.5, 0.1, 1)`` is float64 in a float64
+    run), read from the env at call time."""
+    cond, a, b = _build(node.arg), _build(node.rest[0]), _build(node.rest[1])
+    probes = [_build(n) for n in walk(node.arg) if isinstance(n, (t.Sym, t.Field, t.Coef,
+                                                                  t.ComboField))]
+
+    def where(env: Env) -> Value:
+        c, va, vb = cond(env), a(env), b(env)
+        if not isinstance(c, torch.Tensor):  # a condition of numbers only
+            return va if c else vb
+        values = [va, vb] + [p(env) for p in probes]
+        ta, tb = _tensors(values)[:2]
+        return torch.where(c, ta, tb)
+
+    return where
+
+
 def _build(node: t.Node) -> Callable[[Env], Value]:
     if isinstance(node, t.Num):
         value = node.value
@@ -78,6 +122,16 @@ def _build(node: t.Node) -> Callable[[Env], Value]:
         op = (_OPS if isinstance(node, t.Bin) else _CMP)[node.op]
         left, right = _build(node.left), _build(node.right)
         return lambda env: op(left(env), right(env))
+    if isinstance(node, t.Coef):
+        coef = node
+        return lambda env: env[coef]
+    if isinstance(node, t.Jump):  # a dropped delta: zero at every point
+        return lambda env: 0.0
+    if isinstance(node, t.Call) and node.func == "where":
+        return _where(node)
+    if isinstance(node, t.Call) and node.rest:
+        multi, parts = _MULTI[node.func], [_build(a) for a in node.args]
+        return lambda env: multi(*_tensors([p(env) for p in parts]))
     if isinstance(node, t.Call):
         fn, arg = _FUNCS[node.func], _build(node.arg)
         return lambda env: fn(_as_tensor(arg(env)))

@@ -11,9 +11,22 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-#: Functions an expression may call, each of one argument. ``sign`` appears when ``abs``
-#: is differentiated.
-FUNCTIONS = ("sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sinh", "cosh", "abs", "sign")
+#: Functions an expression may call, and how many arguments each takes: (fewest, most),
+#: None for no limit (``min(a, b, c)``). ``where``'s first argument is a condition.
+ARITY: dict[str, tuple[int, int | None]] = {
+    **{f: (1, 1) for f in ("sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sinh", "cosh",
+                           "abs", "sign", "heaviside", "atan", "asin", "acos", "erf")},
+    "atan2": (2, 2), "min": (2, None), "max": (2, None), "clip": (3, 3), "where": (3, 3),
+}
+FUNCTIONS = tuple(ARITY)
+#: how many times each non-smooth function can be differentiated before a derivative
+#: misses a delta: a kink (abs, min, max, clip) once, a jump (sign, heaviside, where)
+#: never. The others are smooth where they are defined (log, sqrt, asin at +-1 and atan2
+#: at the origin and across its branch cut, the negative x axis, excepted).
+SMOOTHNESS = {"abs": 1, "min": 1, "max": 1, "clip": 1, "sign": 0, "heaviside": 0, "where": 0}
+#: how each function is called, for messages
+SIGNATURES = {"atan2": "atan2(y, x)", "min": "min(a, b)", "max": "max(a, b)",
+              "clip": "clip(a, lo, hi)", "where": "where(cond, a, b)"}
 BUILTIN_CONSTANTS = {"pi": math.pi, "e": math.e}
 
 #: names an input, output, constant or parameter may not take: the derivative call, the

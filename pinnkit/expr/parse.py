@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from ..errors import ExprError, did_you_mean
 from . import tree as t
 from .analysis import differentiate, tree_size
-from .names import BUILTIN_CONSTANTS, derivative_prefix, folded_character, parse_name
+from .names import (
+    ARITY,
+    BUILTIN_CONSTANTS,
+    SIGNATURES,
+    derivative_prefix,
+    folded_character,
+    parse_name,
+)
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 _CMPOPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
@@ -160,7 +167,7 @@ class _Converter:
     def _Call(self, node: ast.Call) -> t.Node:
         if not isinstance(node.func, ast.Name):
             raise self.fail(node, "only plain function names may be called",
-                            "use one of " + ", ".join(t.FUNCTIONS[:-1]) + " or d(...)")
+                            "use one of " + ", ".join(t.FUNCTIONS) + " or d(...)")
         name = node.func.id
         if node.keywords:
             raise self.fail(node, f"{name}() takes no keyword arguments",
@@ -170,11 +177,36 @@ class _Converter:
         if name not in t.FUNCTIONS:
             raise self.fail(node, f"unknown function '{name}'"
                                   f"{did_you_mean(name, [*t.FUNCTIONS, 'd'])}",
-                            "use one of " + ", ".join(t.FUNCTIONS[:-1]) + " or d(...)")
-        if len(node.args) != 1:
-            raise self.fail(node, f"{name}() takes exactly one argument, found {len(node.args)}",
-                            f"write e.g. {name}(pi*x); combine several inputs inside it")
-        return t.Call(name, self.convert(node.args[0]))
+                            "use one of " + ", ".join(t.FUNCTIONS) + " or d(...)")
+        fewest, most = ARITY[name]
+        n = len(node.args)
+        if n < fewest or (most is not None and n > most):
+            raise self.fail(node, f"{name}() takes {_arity(fewest, most)}, found {n}",
+                            _call_fix(name))
+        if name == "where":
+            cond = self._condition(node.args[0], name)
+            return t.Call(name, cond, (self.convert(node.args[1]), self.convert(node.args[2])))
+        args = [self.convert(a) for a in node.args]
+        if name in ("min", "max") and len(args) > 2:  # min(a, b, c) = min(min(a, b), c)
+            out = t.Call(name, args[0], (args[1],))
+            for a in args[2:]:
+                out = t.Call(name, out, (a,))
+            return out
+        return t.Call(name, args[0], tuple(args[1:]))
+
+    def _condition(self, node: ast.AST, func: str) -> t.Node:
+        """``where``'s first argument: comparisons joined by and/or/not."""
+        if isinstance(node, ast.Compare):
+            return self._comparison(node)
+        if isinstance(node, ast.BoolOp):
+            op = "and" if isinstance(node.op, ast.And) else "or"
+            return t.Logic(op, tuple(self._condition(v, func) for v in node.values))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return t.Logic("not", (self._condition(node.operand, func),))
+        raise self.fail(node, f"{func}()'s first argument must be a condition, found "
+                              f"'{ast.unparse(node)}'",
+                        "compare with < <= > >= == !=, joined by and/or/not, e.g. "
+                        "where(x < 0.5, 1, 10)")
 
     def _derivative(self, node: ast.Call) -> t.Node:
         if len(node.args) < 2:
@@ -202,8 +234,13 @@ class _Converter:
 
     def _Compare(self, node: ast.Compare) -> t.Node:
         if not self.selector:
-            raise self.fail(node, "comparisons are only allowed in 'on:' selectors",
-                            "write a residual that vanishes, e.g. 'u - 1' rather than 'u == 1'")
+            raise self.fail(node, "comparisons are only allowed in 'on:' selectors and as "
+                                  "where()'s condition",
+                            "write a residual that vanishes, e.g. 'u - 1' rather than "
+                            "'u == 1'; a piecewise value is where(x < 0.5, 1, 10)")
+        return self._comparison(node)
+
+    def _comparison(self, node: ast.Compare) -> t.Node:
         parts, left = [], self.convert(node.left)
         for op, comp in zip(node.ops, node.comparators, strict=True):
             right = self.convert(comp)
@@ -215,7 +252,9 @@ class _Converter:
 
     def _BoolOp(self, node: ast.BoolOp) -> t.Node:
         if not self.selector:
-            raise self.fail(node, "'and'/'or' are only allowed in 'on:' selectors")
+            raise self.fail(node, "'and'/'or' are only allowed in 'on:' selectors and in "
+                                  "where()'s condition",
+                            "write e.g. where(x > 0.2 and x < 0.4, 1, 0)")
         op = "and" if isinstance(node.op, ast.And) else "or"
         return t.Logic(op, tuple(self.convert(v) for v in node.values))
 
@@ -231,6 +270,25 @@ def _known_names(ns: Namespace, selector: bool) -> str:
 
 
 def _allowed(selector: bool) -> str:
-    base = "use numbers, names, + - * / **, parentheses and " + ", ".join(t.FUNCTIONS[:-1])
+    base = "use numbers, names, + - * / **, parentheses and " + ", ".join(t.FUNCTIONS)
     return base + (", comparisons, and/or/not" if selector else "")
 
+
+
+def _arity(fewest: int, most: int | None) -> str:
+    words = {1: "one argument", 2: "two arguments", 3: "three arguments"}
+    if most == fewest:
+        return "exactly " + words[fewest]
+    return f"at least {words[fewest]}"
+
+
+def _call_fix(name: str) -> str:
+    if name == "where":
+        return ("write where(condition, value where it holds, value elsewhere), e.g. "
+                "where(x < 0.5, 1, 10)")
+    if name == "atan2":
+        return "write atan2(y, x): the angle of the point (x, y), in (-pi, pi]"
+    if name in SIGNATURES:
+        return f"write {SIGNATURES[name]}, e.g. " + {
+            "min": "min(u, 1)", "max": "max(u, 0)", "clip": "clip(u, 0, 1)"}[name]
+    return f"write e.g. {name}(pi*x); combine several inputs inside it"

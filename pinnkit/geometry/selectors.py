@@ -20,9 +20,20 @@ from ..expr import Namespace, parse
 from ..expr import tree as t
 from .normals import normal_names
 
-_NUMPY_FUNCS = {"sin": np.sin, "cos": np.cos, "tan": np.tan, "exp": np.exp, "log": np.log,
-                "sqrt": np.sqrt, "tanh": np.tanh, "sinh": np.sinh, "cosh": np.cosh,
-                "abs": np.abs, "sign": np.sign}
+_NUMPY_FUNCS: dict[str, Any] = {
+    "sin": np.sin, "cos": np.cos, "tan": np.tan, "exp": np.exp, "log": np.log,
+    "sqrt": np.sqrt, "tanh": np.tanh, "sinh": np.sinh, "cosh": np.cosh, "abs": np.abs,
+    "sign": np.sign, "heaviside": lambda a: 0.5 * (1.0 + np.sign(a)), "atan": np.arctan,
+    "asin": np.arcsin, "acos": np.arccos, "erf": lambda a: _erf(a), "atan2": np.arctan2,
+    "min": np.minimum, "max": np.maximum, "where": np.where,
+    "clip": lambda a, lo, hi: np.where(a < lo, lo, np.where(a > hi, hi, a)),
+}
+
+
+def _erf(a: Any) -> Any:
+    from scipy import special  # a second of importing, for the rare selector that asks
+
+    return special.erf(a)
 
 
 @dataclass(frozen=True)
@@ -72,7 +83,7 @@ def _eval(node: t.Node, cols: Mapping[str, np.ndarray], parts: Mapping[str, np.n
     if isinstance(node, t.Neg):
         return -_eval(node.arg, cols, parts, tol)
     if isinstance(node, t.Call):
-        return _NUMPY_FUNCS[node.func](_eval(node.arg, cols, parts, tol))
+        return _NUMPY_FUNCS[node.func](*(_eval(a, cols, parts, tol) for a in node.args))
     if isinstance(node, t.Bin):
         a, b = _eval(node.left, cols, parts, tol), _eval(node.right, cols, parts, tol)
         return {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide,
