@@ -59,6 +59,21 @@ class CausalWeights:
         self.last = w.detach()
         return (w * per_slice).mean()
 
+    def coefficients(self, term: Term, x: torch.Tensor, per_point: torch.Tensor
+                     ) -> torch.Tensor:
+        """Per-point weights c with ``self(term, x, r2) == sum(c * r2)`` for these points,
+        from their (graph-free) losses: how chunked residuals apply causal weighting.
+        The slice weights carry no gradient, so the sum's gradient is the causal loss's."""
+        if term.kind != "equation":
+            return torch.full_like(per_point, 1.0 / len(per_point))
+        t = x[:, self.column]
+        idx = ((t - self.t0) / self.span * self.chunks).long().clamp(0, self.chunks - 1)
+        counts = torch.zeros(self.chunks, dtype=per_point.dtype, device=per_point.device) \
+            .index_add(0, idx, torch.ones_like(per_point)).clamp(min=1)
+        w = self.weights(self.slice_losses(t, per_point))
+        self.last = w.detach()
+        return (w / counts / self.chunks)[idx]
+
     def min_weight(self) -> float:
         """The last slice's weight: near 1 once the whole time interval is resolved."""
         return float(self.last.min()) if self.last is not None else float("nan")

@@ -151,7 +151,9 @@ def term_losses(model: torch.nn.Module, engine: Callable, problem: CompiledProbl
     A set whose ``chunking.size`` is below its number of points is evaluated in chunks
     (see ``chunked_losses``); running out of GPU memory halves the chunk and retries.
     ``reduce(term, x, per_point)``, where given, replaces the mean of the interior sets'
-    per-point losses (causal weighting); such sets need all their points at once.
+    per-point losses (causal weighting). Chunked, a reduced set is evaluated twice: once
+    without a graph for the per-point weights its ``reduce.coefficients`` gives (causal
+    weights carry no gradient), then chunk by chunk as their weighted sum.
     """
     losses: dict[str, torch.Tensor] = {}
     for ps in sets:
@@ -163,20 +165,23 @@ def set_losses(model: torch.nn.Module, engine: Callable, problem: CompiledProble
                ps: PointSet, reduce: Reduce | None = None) -> dict[str, torch.Tensor]:
     """The mean squared residuals of ``ps``'s terms, backing off on CUDA out-of-memory."""
     n, backed_off = ps.x.shape[0], False
-    whole = reduce is not None and ps.terms[0].selector is None and ps.terms[0].kind != "data"
+    reduced = reduce is not None and ps.terms[0].selector is None and \
+        ps.terms[0].kind != "data"
     while True:
         try:
-            # data sets (ps.extra) are small, periodic pairs must stay together and a
-            # reduced set needs every point: these are never chunked
-            if 0 < ps.chunking.size < n and not ps.extra and not ps.paired and not whole:
-                losses = chunked_losses(model, engine, problem, ps, ps.chunking.size)
+            # data sets (ps.extra) are small and periodic pairs must stay together: these
+            # are never chunked
+            if 0 < ps.chunking.size < n and not ps.extra and not ps.paired:
+                coeffs = point_weights(model, engine, problem, ps, ps.chunking.size, reduce) \
+                    if reduced and reduce is not None else None
+                losses = chunked_losses(model, engine, problem, ps, ps.chunking.size, coeffs)
             else:
                 per_point = pointwise(model, engine, problem, ps)
-                losses = {t.name: reduce(t, ps.x, per_point[t.name]) if whole and reduce
+                losses = {t.name: reduce(t, ps.x, per_point[t.name]) if reduced and reduce
                           else per_point[t.name].mean() for t in ps.terms}
             break
         except torch.cuda.OutOfMemoryError as exc:
-            if ps.paired or whole:
+            if ps.paired:
                 raise
             ps.chunking.halve(n, exc)
             backed_off = True
@@ -226,23 +231,50 @@ def pointwise(model: torch.nn.Module, engine: Callable, problem: CompiledProblem
     return out
 
 
+def _chunks(ps: PointSet, size: int) -> Iterable[tuple[int, PointSet]]:
+    for a in range(0, ps.x.shape[0], size):
+        yield a, PointSet(ps.terms, ps.x[a:a + size],
+                          None if ps.normals is None else ps.normals[a:a + size])
+
+
+def point_weights(model: torch.nn.Module, engine: Callable, problem: CompiledProblem,
+                  ps: PointSet, size: int, reduce: Reduce) -> dict[str, torch.Tensor]:
+    """Per-point weights c with loss = sum(c * per-point loss), for each term of ``ps``:
+    what ``reduce`` (causal weighting) computes from every point's loss at once, found
+    from a pass over the chunks without a graph (its weights carry no gradient)."""
+    coefficients = getattr(reduce, "coefficients", None)
+    if coefficients is None:
+        raise ValueError("chunked residuals need reduce.coefficients (per-point weights)")
+    # create_graph=False: values only (the engines need autograd on for the inputs'
+    # derivatives, so no torch.no_grad here)
+    parts = [pointwise(model, engine, problem, sub, create_graph=False)
+             for _, sub in _chunks(ps, size)]
+    return {t.name: coefficients(t, ps.x, torch.cat([p[t.name].detach() for p in parts]))
+            for t in ps.terms}
+
+
 def chunked_losses(model: torch.nn.Module, engine: Callable, problem: CompiledProblem,
-                   ps: PointSet, size: int) -> dict[str, torch.Tensor]:
+                   ps: PointSet, size: int, coeffs: dict[str, torch.Tensor] | None = None
+                   ) -> dict[str, torch.Tensor]:
     """``set_losses`` on ``size`` points at a time, holding one chunk's graph at most.
 
     Each chunk's sum of squares is differentiated right away and the gradients summed, so
     memory is that of one chunk, and loss and gradients equal the unchunked ones up to
-    round-off. The returned losses carry the summed gradients (``_Accumulated``): the
-    trainer's ``backward`` works as before, but they cannot be differentiated twice.
+    round-off. ``coeffs`` (per term, one weight per point) replaces the mean by a weighted
+    sum (causal weighting). The returned losses carry the summed gradients
+    (``_Accumulated``): the trainer's ``backward`` works as before, but they cannot be
+    differentiated twice.
     """
     n = ps.x.shape[0]
     totals: dict[str, torch.Tensor] = {}
     grads: dict[str, list[torch.Tensor | None]] = {}
     params: list[torch.Tensor] | None = None
-    for a in range(0, n, size):
-        sub = PointSet(ps.terms, ps.x[a:a + size],
-                       None if ps.normals is None else ps.normals[a:a + size])
-        sums = {k: v.sum() for k, v in pointwise(model, engine, problem, sub).items()}
+    # the mean is a weighted sum with weights 1/n
+    scale = 1.0 if coeffs is not None else 1.0 / n
+    for a, sub in _chunks(ps, size):
+        per_point = pointwise(model, engine, problem, sub)
+        sums = {k: (v * coeffs[k][a:a + len(v)]).sum() if coeffs is not None else v.sum()
+                for k, v in per_point.items()}
         if params is None:
             params = _parameters(model, sums.values()) if torch.is_grad_enabled() else []
         live = [k for k, v in sums.items() if params and v.requires_grad]
@@ -256,10 +288,10 @@ def chunked_losses(model: torch.nn.Module, engine: Callable, problem: CompiledPr
     out = {}
     for k, total in totals.items():
         if k not in grads:
-            out[k] = total / n
+            out[k] = total * scale
             continue
-        scaled = tuple(None if g is None else g / n for g in grads[k])
-        out[k] = _Accumulated.apply(total / n, scaled, *(params or []))
+        scaled = tuple(None if g is None else g * scale for g in grads[k])
+        out[k] = _Accumulated.apply(total * scale, scaled, *(params or []))
     return out
 
 
