@@ -24,7 +24,7 @@ def test_check_prints_report_and_exits_0(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "info    [loss_balance] training.weights: step-0 loss terms" in out
     assert out.strip().splitlines()[-1].endswith(
-        "ok — 0 errors, 0 warnings, 15 checks run; 3 terms: heat (order 2), initial (order 0),"
+        "ok — 0 errors, 0 warnings, 16 checks run; 3 terms: heat (order 2), initial (order 0),"
         " walls (order 0)")
 
 

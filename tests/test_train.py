@@ -209,8 +209,9 @@ def test_a_yaml_problem_class_recipe_sits_under_the_files_keys(tmp_path):
 
 
 def test_train_takes_any_torch_module(tmp_path, capsys):
-    """model=: the user's own module is checked, trained in place (autograd derivatives),
-    and needed again to load or resume the run; the CLI says so instead of misloading."""
+    """model=: the user's own module is checked, trained in place (taylor derivatives: an
+    nn.Sequential of Linear and Tanh layers has a rule for each), and needed again to load
+    or resume the run; the CLI says so instead of misloading."""
     from pinnkit.cli import main
 
     torch.manual_seed(0)
@@ -221,7 +222,7 @@ def test_train_takes_any_torch_module(tmp_path, capsys):
                         overrides=["training.stages=[{optimizer: adam, lr: 0.01, steps: 60}, "
                                    "{optimizer: lbfgs, steps: 40}]",
                                    "logging.every=10"])
-    assert run.model is net and run.metrics["engine"] == "autograd"
+    assert run.model is net and run.metrics["engine"] == "taylor"
     assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
     assert run.history[-1]["loss/total"] < 0.5 * run.history[0]["loss/total"]
     with pytest.raises(pinnkit.PinnkitError, match="trained with a torch.nn.modules.container"

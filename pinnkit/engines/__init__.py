@@ -1,8 +1,10 @@
 """Derivatives of a network with respect to its inputs.
 
 Engines map (module, points, wanted partials) to a table of tensors. ``autograd`` works
-for any torch module; ``taylor`` propagates Taylor coefficients through pinnkit's own
-networks. ``derivatives()`` is the public entry point that needs no problem or training.
+for any torch module; ``taylor`` propagates Taylor coefficients through any module whose
+layers all have a rule (``taylor_layers.RULES``: pinnkit's networks, and a user's
+``nn.Sequential`` of Linear and smooth activation layers). ``derivatives()`` is the
+public entry point that needs no problem or training.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..expr import Namespace, Partial, compile_expr, parse
 from ..models.smoothness import module_warnings
 from .autograd import AutogradEngine
 from .taylor import TaylorEngine
+from .taylor_layers import rule_names, unsupported
 from .taylor_plan import Key
 
 Engine = Callable[..., dict[Key, torch.Tensor]]
@@ -27,11 +30,13 @@ ENGINES: dict[str, Callable[[], Engine]] = {"autograd": AutogradEngine, "taylor"
 
 def taylor_supports(module: torch.nn.Module) -> bool:
     """Whether the ``taylor`` engine can propagate through ``module``."""
-    if "taylor" not in ENGINES:
-        return False
-    from .taylor import supports
+    return "taylor" in ENGINES and taylor_unsupported(module) is None
 
-    return supports(module)
+
+def taylor_unsupported(module: torch.nn.Module) -> str | None:
+    """Why the ``taylor`` engine cannot read ``module`` (the first layer without a rule),
+    or None when it can; ``auto`` then picks ``autograd``."""
+    return unsupported(module)
 
 
 def make_engine(name: str, module: torch.nn.Module, key: str = "model.engine") -> Engine:
@@ -42,9 +47,13 @@ def make_engine(name: str, module: torch.nn.Module, key: str = "model.engine") -
         valid = [*ENGINES, "auto"]
         raise ConfigError(key, f"unknown derivative engine '{name}'{did_you_mean(name, valid)}",
                           one_of(valid), "use 'auto' unless you are comparing engines")
-    if name == "taylor" and not taylor_supports(module):
-        raise ConfigError(key, "engine 'taylor' needs a pinnkit network (MLP)",
-                          "a pinnkit MLP", "use engine 'autograd' for other torch modules")
+    why = taylor_unsupported(module) if name == "taylor" else None
+    if why:
+        raise ConfigError(key, f"engine 'taylor' cannot read this network: {why}",
+                          "a module built of layers with a Taylor rule: "
+                          + ", ".join(rule_names()),
+                          "use engine 'auto' or 'autograd' for it, or build it from those "
+                          "layers")
     return ENGINES[name]()
 
 

@@ -1,12 +1,12 @@
-"""Taylor-mode derivative engine for pinnkit's MLP: one forward pass, no nested autograd.
+"""Taylor-mode derivative engine: one forward pass, no nested autograd.
 
 Nested reverse mode differentiates the network graph once per derivative order, and the
 backward pass of the loss then differentiates all those graphs again. Here the requested
 derivatives are *forward-propagated* instead: layer by layer, the value and a few
-directional derivatives (see :mod:`.taylor_plan` for which, and :mod:`.taylor_rules` for
-how each layer maps them). The result is an ordinary first-order torch graph, so the
-loss needs ONE plain backward pass for the weight gradients, and ``torch.compile`` can
-fuse the whole step.
+directional derivatives (see :mod:`.taylor_plan` for which, :mod:`.taylor_layers` for the
+table of one rule per layer type, and :mod:`.taylor_rules` for their arithmetic). The
+result is an ordinary first-order torch graph, so the loss needs ONE plain backward pass
+for the weight gradients, and ``torch.compile`` can fuse the whole step.
 
 Requests are :class:`~pinnkit.expr.names.Partial` (one derivative) or
 :class:`~pinnkit.expr.collapse.Combo` (a weighted sum of derivatives of one field, whose
@@ -16,10 +16,9 @@ Combo keys with nested autograd, for comparison and for modules Taylor mode cann
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
-from typing import Any, cast
+from typing import Any
 
 import torch
 from torch import nn
@@ -29,33 +28,15 @@ from ..expr import tree as t
 from ..expr.analysis import differentiate, map_fields, map_leaves, rename_field
 from ..expr.collapse import Combo, collapse
 from ..expr.names import Partial
-from ..models.features import PeriodicEmbedding
-from ..models.mlp import MLP
 from ..models.transform import NET
 from .autograd import AutogradEngine
 from .compile import untraced
+from .taylor_layers import RULES, Context, supports, unsupported
 from .taylor_plan import Key, Plan, build_plan
-from .taylor_rules import (
-    Jet,
-    activate,
-    concat,
-    derivatives,
-    fourier,
-    linear,
-    partitions,
-    scale,
-    select,
-    shift,
-    sine_jet,
-)
+from .taylor_rules import Jet, partitions
 
-__all__ = ["Combo", "ComboAutogradEngine", "TaylorEngine", "TaylorProgram", "stream_count",
-           "supports"]
-
-
-def supports(module: nn.Module) -> bool:
-    """True for pinnkit's MLP, whose layers are all ones this engine knows."""
-    return isinstance(module, MLP)
+__all__ = ["RULES", "Combo", "ComboAutogradEngine", "TaylorEngine", "TaylorProgram",
+           "stream_count", "supports", "unsupported"]
 
 
 def _sort_key(key: Key) -> tuple:
@@ -112,39 +93,16 @@ class TaylorProgram:
         return (self.directions.to(dtype=dtype, device=device),
                 [(k, w.to(dtype=dtype, device=device)) for k, w in self.weights])
 
-    def forward_jet(self, module: MLP, x: torch.Tensor) -> Jet:
-        """The output layer's jet: value (N, n_out), orders (R_k, N, n_out), collapsed."""
+    def forward_jet(self, module: nn.Module, x: torch.Tensor) -> Jet:
+        """The module's output jet: value (N, n_out), orders (R_k, N|1, n_out), collapsed;
+        the input jet is x with the plan's directions as first derivatives (higher orders
+        of x + t v vanish), and each layer's rule (``RULES``) maps it on."""
         dirs, collapsed = self._constants(x)
-        norm = module.normalize
-        value = x * norm.scale.to(x.dtype) + norm.shift.to(x.dtype)
-        # input directions in normalised coordinates; higher orders of x + t v vanish
-        first = (dirs * norm.scale.to(x.dtype)).unsqueeze(1) if self.rows else None
-        h = Jet(value, [first] + [None] * (len(self.rows) - 1) if self.rows else [], None)
-        top = self.plan.max_order
-        if module.periodic is not None:
-            h = self._periodic(module.periodic, h, collapsed)
-        if module.features is not None:
-            b = module.features.B.to(x.dtype)
-            if module.periodic is None:  # inputs are linear in t: closed-form sin/cos jets
-                h = fourier(h, b, self.rows, collapsed)
-            else:
-                z = linear(h, b.t(), None)
-                h = concat([h, sine_jet(z, top, self.rows, collapsed),
-                            sine_jet(shift(z, math.pi / 2), top, self.rows, collapsed)])
-        derivs_of = module.activation.spec.derivatives
-        for layer in cast("list[nn.Linear]", module.hidden):
-            z = linear(h, layer.weight, layer.bias)
-            h = activate(z, derivatives(z.value, top, derivs_of), self.rows, collapsed)
-        return linear(h, module.out.weight, module.out.bias)
-
-    def _periodic(self, emb: PeriodicEmbedding, h: Jet, collapsed: list[tuple[int, torch.Tensor]]
-                  ) -> Jet:
-        """[h_other, cos(theta), sin(theta)] with theta = omega h_p + phase (PeriodicEmbedding)."""
-        dtype, top = h.value.dtype, self.plan.max_order
-        theta = shift(scale(select(h, emb.periodic), emb.omega.to(dtype)), emb.phase.to(dtype))
-        return concat([select(h, emb.other),
-                       sine_jet(shift(theta, math.pi / 2), top, self.rows, collapsed),
-                       sine_jet(theta, top, self.rows, collapsed)])
+        orders: list[torch.Tensor | None] = [None] * len(self.rows)
+        if orders:
+            orders[0] = dirs.unsqueeze(1)
+        ctx = Context(self.plan.max_order, self.rows, collapsed)
+        return RULES[type(module)](Jet(x, orders, None), module, ctx)
 
     def read(self, y: Jet) -> dict[Key, torch.Tensor]:
         """Each key as the weighted sum of output streams its plan names."""
@@ -157,18 +115,21 @@ class TaylorProgram:
                     t = y.value[:, j]
                 else:
                     block = y.orders[k - 1] if source == "dir" else y.collapsed
-                    t = torch.zeros_like(y.value[:, j]) if block is None else block[i, :, j]
+                    # (1,) where the block does not depend on the point (affine modules)
+                    t = torch.zeros_like(y.value[:, j]) if block is None else \
+                        block[i, :, j].expand(y.value.shape[0])
                 t = t * w if w != 1.0 else t
                 acc = t if acc is None else acc + t
             out[key] = acc if acc is not None else torch.zeros_like(y.value[:, j])
         return out
 
-    def __call__(self, module: MLP, x: torch.Tensor) -> dict[Key, torch.Tensor]:
+    def __call__(self, module: nn.Module, x: torch.Tensor) -> dict[Key, torch.Tensor]:
         return self.read(self.forward_jet(module, x))
 
 
 class TaylorEngine:
-    """Same call as :class:`AutogradEngine`, for pinnkit MLPs; accepts Combo keys."""
+    """Same call as :class:`AutogradEngine`, for modules whose layers all have a rule
+    (``supports``); accepts Combo keys."""
 
     name = "taylor"
 
@@ -213,13 +174,13 @@ class TaylorEngine:
         create_graph: bool = True,
     ) -> dict[Key, torch.Tensor]:
         if not supports(module):
-            raise TypeError(f"the taylor engine needs a pinnkit MLP, not {type(module).__name__}")
+            raise TypeError(f"the taylor engine cannot read this module: {unsupported(module)}")
         transform = getattr(module, "transform", None)
         if transform is None:
             program = self.program(wanted, x.shape[-1], outputs)
             self.streams = program.plan.streams
             with nullcontext() if create_graph else torch.no_grad():
-                return program(module, x)  # type: ignore[arg-type]
+                return program(module, x)
         keys = tuple(sorted(set(wanted), key=_sort_key))
         rules = self._rules.get((transform.signature, keys))  # plain lookup: traceable
         if rules is None:
@@ -228,7 +189,7 @@ class TaylorEngine:
                                x.shape[-1], outputs)
         self.streams = program.plan.streams
         with nullcontext() if create_graph else torch.no_grad():
-            raw = program(module, x)  # type: ignore[arg-type]
+            raw = program(module, x)
             env: dict[Any, Any] = dict(transform.constants)
             env.update({name: x[:, i] for i, name in enumerate(transform.inputs)})
             env.update(raw)

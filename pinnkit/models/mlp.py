@@ -58,6 +58,11 @@ class MLP(nn.Module):
     ``periodic`` ({input column: (a, b)}) embeds those inputs as cos/sin of their phase, so
     the network is exactly periodic in them; ``transform`` (an ``OutputTransform``) maps the
     raw output and the raw inputs to the fields (hard constraints).
+
+    The layers before the transform run in the order ``named_layers()`` gives, which is
+    also the order the Taylor engine's rules walk (one rule per layer type), so the two
+    cannot disagree. The attributes stay named as they were (``hidden.0.weight``, ...):
+    checkpoints of older runs load unchanged.
     """
 
     def __init__(
@@ -98,11 +103,20 @@ class MLP(nn.Module):
 
     def raw(self, x: torch.Tensor) -> torch.Tensor:
         """The network's output before the output transform."""
-        h = self.normalize(x)
+        h = x
+        for _, layer in self.named_layers():
+            h = layer(h)
+        return h
+
+    def named_layers(self) -> list[tuple[str, nn.Module]]:
+        """(path, layer) in the order they act, the output transform left out; the one
+        activation module appears after every hidden Linear."""
+        out: list[tuple[str, nn.Module]] = [("normalize", self.normalize)]
         if self.periodic is not None:
-            h = self.periodic(h)
+            out.append(("periodic", self.periodic))
         if self.features is not None:
-            h = self.features(h)
-        for layer in self.hidden:
-            h = self.activation(layer(h))
-        return self.out(h)
+            out.append(("features", self.features))
+        for i, layer in enumerate(self.hidden):
+            out += [(f"hidden.{i}", layer), ("activation", self.activation)]
+        out.append(("out", self.out))
+        return out
