@@ -5,6 +5,7 @@
     python scripts/accuracy.py --quick              # a few steps each: checks the pipeline only
     python scripts/accuracy.py --json results.json --out table.md
     python scripts/accuracy.py --collect            # table from runs/accuracy/*/metrics.json
+    python scripts/accuracy.py --sweep runs/heat-sweep   # spread across the seeds of a sweep
 
 ``--collect`` trains nothing: it tabulates finished run folders, e.g. of runs started one
 by one with ``pinnkit train configs/NAME.yaml --out runs/accuracy/NAME``.
@@ -159,6 +160,35 @@ def machine() -> str:
             + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
 
 
+def sweep_table(folder: Path) -> str:
+    """The spread across seeds of a ``pinnkit sweep`` folder (its summary.csv) per grid
+    point, with the library's target and how many seeds reached it."""
+    from pinnkit.training.summary import read
+
+    rows, spread, keys = read(folder)
+    meta = json.loads((folder / "sweep.json").read_text(encoding="utf-8"))
+    name = Path(str(meta.get("config", ""))).stem
+    target = TARGETS.get(name)
+    head = [*keys, "field", "seeds", "mean", "median", "std", "min", "max", "target",
+            "reached"]
+    lines = [f"{folder}: {name}, {len(rows)} runs", "", "| " + " | ".join(head) + " |",
+             "|" + "---|" * len(head)]
+    for r in spread:
+        if not str(r["metric"]).startswith("l2/"):
+            continue
+        field = str(r["metric"])[3:]
+        point = [x for x in rows if all(x.get(k) == r.get(k) for k in keys)
+                 and x.get("status") == "finished"]
+        hit = sum(1 for x in point if isinstance(x.get(r["metric"]), float)
+                  and target is not None and x[r["metric"]] <= target)
+        cells = [str(r.get(k)) for k in keys] + [field, str(int(r["n"]))]
+        cells += [_fmt(r[s]) if r[s] == r[s] else "—"
+                  for s in ("mean", "median", "std", "min", "max")]
+        cells += [_fmt(target), f"{hit}/{len(point)}" if target is not None else "—"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", help="comma-separated config names, e.g. burgers,wave")
@@ -174,7 +204,15 @@ def main(argv: list[str] | None = None) -> int:
                    "with OMP_NUM_THREADS=1 (one core each), then tabulate their run folders")
     p.add_argument("--all", action="store_true",
                    help="every config in configs/, not only the problem library")
+    p.add_argument("--sweep", action="append", default=[], metavar="FOLDER",
+                   help="train nothing; the spread across seeds of a pinnkit sweep folder")
     args = p.parse_args(argv)
+    if args.sweep:
+        text = "\n\n".join(sweep_table(Path(f)) for f in args.sweep) + "\n"
+        print(text)
+        if args.out:
+            Path(args.out).write_text(text)
+        return 0
     if args.threads:
         torch.set_num_threads(args.threads)
     paths = sorted((ROOT / "configs").glob("*.yaml"))

@@ -47,3 +47,22 @@ def test_collect_tabulates_finished_runs_without_training(tmp_path, capsys):
     assert out.startswith("Collected from run folders")
     assert f"| heat | u {trained['u']:.2e} |" in out
     assert "| wave | failed: no finished run" in out
+
+
+def test_sweep_folder_table(tmp_path, capsys):
+    """--sweep tabulates a pinnkit sweep folder: the spread of the relative L2 error across
+    the seeds, beside the library's target."""
+    import pinnkit
+
+    done = pinnkit.sweep(ROOT / "configs" / "heat.yaml", seeds=2,
+                         overrides=["training.stages=[{optimizer: adam, steps: 5}]",
+                                    "training.points.domain=32", "training.points.boundary=8",
+                                    "logging.tensorboard=false"],
+                         out=tmp_path / "sw", progress=False)
+    assert _script().main(["--sweep", str(done.folder), "--out", str(tmp_path / "t.md")]) == 0
+    text = (tmp_path / "t.md").read_text()
+    assert f"{done.folder}: heat, 2 runs" in text
+    assert "| field | seeds | mean | median | std | min | max | target | reached |" in text
+    values = sorted(r["l2/u"] for r in done.rows)
+    assert f"| u | 2 | {sum(values) / 2:.2e} |" in text and "| 1.00e-06 | 0/2 |" in text
+    assert text in capsys.readouterr().out
