@@ -23,8 +23,9 @@ import numpy as np
 import torch
 
 from .config import Config
-from .data import Observations, load_observations
+from .data import Observations, file_bases, load_observations
 from .errors import ConfigError, ExprError, PinnkitError, did_you_mean, line_of
+from .exact import ReferenceTable, is_table_spec, load_reference
 from .expr import BUILTIN_CONSTANTS, Namespace, Partial, compile_expr, parse, parse_name
 from .expr.collapse import Combo, collapse
 from .expr.names import RESERVED, unusable
@@ -195,6 +196,8 @@ class CompiledProblem:
     problem: Problem
     parameters: Parameters = dataclasses.field(default_factory=Parameters)  # learnable scalars
     data: tuple[Observations, ...] = ()  # observation sets of the "data" terms
+    # exact: {file: ...}: the table errors are measured at (``exact`` interpolates it)
+    reference: ReferenceTable | None = None
 
     @property
     def namespace(self) -> Namespace:
@@ -470,7 +473,8 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
                               "one coordinate per input", "make them match")
         shape = problem.domain.reordered(inputs)
     else:
-        shape = shape_from_config(problem.domain, inputs, "domain", cfg.lines if cfg else None)
+        shape = shape_from_config(problem.domain, inputs, "domain", cfg.lines if cfg else None,
+                                  _bases(problem, cfg))  # a mesh file is found as data are
     params = _parameters(problem, (*inputs, *outputs, *constants), cfg)
     ns = Namespace(inputs, outputs, tuple(constants), params.names)
     boundary_ns = boundary_namespace(ns)  # conditions may read nx, ny, u_n
@@ -518,10 +522,10 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
                               f"{did_you_mean(wname, names)}", "one of: " + ", ".join(names),
                               "use a name from equations, conditions or data",
                               _cfg_line(cfg, f"training.weights.{wname}"))
-    exact = _compile_exact(problem, inputs, outputs, constants, cfg)
+    exact, reference = _compile_exact(problem, inputs, outputs, constants, shape, cfg)
     name = cfg.name if cfg else type(problem).__name__.lower()
     return CompiledProblem(name, inputs, outputs, shape, constants, tuple(terms), exact, problem,
-                           params, observations)
+                           params, observations, reference)
 
 
 def _bound(problem: Problem) -> Parameters:
@@ -545,23 +549,21 @@ def _parameters(problem: Problem, taken: tuple[str, ...], cfg: Config | None) ->
 def _data_terms(problem: Problem, ns: Namespace, shape: Shape, weights: Mapping[str, float],
                 cfg: Config | None, terms: list[Term]) -> tuple[Observations, ...]:
     """Load every data entry and append one squared-error term per fitted column."""
-    bases = []
-    if cfg is not None and cfg.source and not cfg.source.startswith("<"):
-        bases.append(Path(cfg.source).resolve().parent)
-    if type(problem) is not Problem:
-        try:
-            bases.append(Path(inspect.getfile(type(problem))).resolve().parent)
-        except (TypeError, OSError):  # a class defined interactively has no file
-            pass
-    bases.append(Path.cwd())
+    bases = _bases(problem, cfg)
     observations = []
     for name, value in problem.data.items():
-        obs = load_observations(name, value, ns, shape, weights, list(dict.fromkeys(bases)),
+        obs = load_observations(name, value, ns, shape, weights, bases,
                                 cfg.lines if cfg else None, cfg.source if cfg else None)
         observations.append(obs)
         terms.extend(Term(t.name, "data", f"data.{name}", t.residual, t.expr.needs, None,
                           t.weight, t.column, data=name) for t in obs.targets)
     return tuple(observations)
+
+
+def _bases(problem: Problem, cfg: Config | None) -> list[Path]:
+    """Where the problem's relative file names (data, exact, conditions) are looked for."""
+    return file_bases(cfg.source if cfg else None,
+                      type(problem) if type(problem) is not Problem else None)
 
 
 def _plain(name: object) -> str:
@@ -678,12 +680,18 @@ def _check_signature(method: Callable[..., Any], inputs: tuple[str, ...]) -> Non
 
 
 def _compile_exact(problem: Problem, inputs: tuple[str, ...], outputs: tuple[str, ...],
-                   constants: dict[str, float], cfg: Config | None
-                   ) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """The reference solution as a function (N, d) -> (N, len(outputs)), or None."""
+                   constants: dict[str, float], shape: Shape, cfg: Config | None
+                   ) -> tuple[Callable[[torch.Tensor], torch.Tensor] | None,
+                              ReferenceTable | None]:
+    """The reference solution as a function (N, d) -> (N, len(outputs)), or None; and the
+    table it comes from, for ``exact: {file: ...}`` (the function then interpolates it)."""
     spec = problem.exact
     if spec is None:
-        return None
+        return None, None
+    if is_table_spec(spec, outputs):
+        table = load_reference(spec, inputs, outputs, shape, _bases(problem, cfg),
+                               cfg.lines if cfg else None, cfg.source if cfg else None)
+        return table, table
     if callable(spec):
         _check_signature(spec, inputs)
 
@@ -692,7 +700,7 @@ def _compile_exact(problem: Problem, inputs: tuple[str, ...], outputs: tuple[str
                 out = spec(*[x[:, i] for i in range(len(inputs))])
             return _reference_columns(out, x, outputs, spec)
 
-        return from_method
+        return from_method, None
     exprs = spec if isinstance(spec, Mapping) else {outputs[0]: spec}
     if len(outputs) > 1 and not isinstance(spec, Mapping):
         raise ConfigError("exact", "one expression for several outputs",
@@ -722,4 +730,4 @@ def _compile_exact(problem: Problem, inputs: tuple[str, ...], outputs: tuple[str
         cols = [torch.as_tensor(c.fn(env), dtype=x.dtype, device=x.device) for c in compiled]
         return torch.stack([c.expand(x.shape[0]) for c in cols], 1)
 
-    return from_expr
+    return from_expr, None

@@ -10,20 +10,26 @@ shape form holds one shape and optionally ``time``::
       time: {t: [0, 1]}        # optional: the shape x [0, 1], see product.py
 
 Shapes are ``box`` (keys name the coordinates), ``disk``/``ball`` (center, radius),
-``polygon`` (vertices) and ``union``/``difference``/``intersection`` (lists of shapes).
-Disk and polygon coordinates are the problem's inputs in order, without the time input.
-Any primitive may carry ``name:``, which names its boundary as a part for ``on:``.
+``ellipse``/``ellipsoid`` (center, semi_axes, angle or axes), ``polygon`` (vertices),
+``polyhedron`` (vertices of a convex hull), ``mesh`` (an STL or OBJ file, or ``{file,
+scale, name}``; a relative path is found next to the YAML file, then in the working
+directory) and ``union``/``difference``/``intersection`` (lists of shapes). Coordinates
+of the others are the problem's inputs in order, without the time input. Any primitive
+may carry ``name:``, which names its boundary as a part for ``on:``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, did_you_mean, line_of, one_of
 from .csg import Difference, Intersection, Union
 from .disk import Disk
+from .ellipse import Ellipse
+from .mesh import Mesh, Polyhedron
 from .polygon import Polygon
 from .product import SpaceTime
 from .selectors import Selector
@@ -38,6 +44,7 @@ class _Ctx:
     space: tuple[str, ...]  # the coordinates shapes use, in input order
     inputs: tuple[str, ...]
     lines: Mapping[str, int]
+    bases: tuple[Path, ...] = ()  # folders a relative mesh path is looked up in, in order
 
     def line(self, key: str) -> int | None:
         """The line of ``key``, or of the nearest enclosing key that has one."""
@@ -67,16 +74,20 @@ def _yaml_value(v: Any) -> str:
 
 
 def shape_from_config(spec: object, inputs: Sequence[str], key: str = "domain",
-                      lines: Mapping[str, int] | None = None) -> Shape:
-    """``{x: [0, 1], t: [0, 1]}`` -> Box; ``{disk: {...}, time: {...}}`` -> a shape."""
-    ctx = _Ctx(tuple(inputs), tuple(inputs), lines or {})
+                      lines: Mapping[str, int] | None = None,
+                      bases: Sequence[Path] = ()) -> Shape:
+    """``{x: [0, 1], t: [0, 1]}`` -> Box; ``{disk: {...}, time: {...}}`` -> a shape.
+
+    A relative mesh file is looked for in each of ``bases`` (the config file's folder,
+    then the working directory), the working directory when none are given."""
+    ctx = _Ctx(tuple(inputs), tuple(inputs), lines or {}, tuple(bases) or (Path.cwd(),))
     if not isinstance(spec, Mapping) or not spec:
         raise ctx.error(key, f"found {type(spec).__name__} {spec!r}",
                         "a mapping from each input to [low, high], or a shape",
                         "write e.g. domain: {x: [0, 1], t: [0, 1]} or domain: {disk: "
                         "{center: [0, 0], radius: 1}}")
-    if any(isinstance(v, Mapping) for v in spec.values()) or any(k in COMBINATIONS
-                                                                  for k in spec):
+    if any(isinstance(v, Mapping) for v in spec.values()) or any(
+            k in COMBINATIONS or (k in BUILDERS and k not in inputs) for k in spec):
         return _shape_form(spec, key, ctx).reordered(list(inputs))
     return _box(spec, key, ctx, "input")
 
@@ -108,7 +119,7 @@ def _shape_form(spec: Mapping[str, Any], key: str, ctx: _Ctx) -> Shape:
     if not timed:
         return _one(kinds[0], spec[kinds[0]], f"{key}.{kinds[0]}", ctx)
     name, span = _time(spec["time"], f"{key}.time", ctx)
-    space = _Ctx(tuple(n for n in ctx.inputs if n != name), ctx.inputs, ctx.lines)
+    space = _Ctx(tuple(n for n in ctx.inputs if n != name), ctx.inputs, ctx.lines, ctx.bases)
     if not space.space:
         raise ctx.error(f"{key}.time", f"'{name}' is the only input", "space inputs besides "
                         "time", "add the space coordinates to inputs")
@@ -200,6 +211,101 @@ def _polygon(value: Any, key: str, ctx: _Ctx) -> Shape:
     return _built(lambda: Polygon(pts, ctx.space, spec.get("name")), key, ctx)
 
 
+def _numbers(v: Any, key: str, ctx: _Ctx, count: int, what: str, example: str) -> list[float]:
+    if not isinstance(v, list) or len(v) != count:
+        n = len(v) if isinstance(v, list) else "no"
+        raise ctx.error(key, f"found {v!r} ({n} numbers)", f"{count} numbers: {what}",
+                        f"write {key.rpartition('.')[2]}: {example}")
+    return [_number(c, f"{key}.{i}", ctx) for i, c in enumerate(v)]
+
+
+def _ellipse(value: Any, key: str, ctx: _Ctx) -> Shape:
+    d = len(ctx.space)
+    zero, ones = ", ".join("0" for _ in ctx.space), ", ".join("1" for _ in ctx.space)
+    spec = _fields(value, key, ctx, ("center", "semi_axes", "angle", "axes", "name"),
+                   ("center", "semi_axes"), f"{{center: [{zero}], semi_axes: [{ones}]}}")
+    if d not in (2, 3):
+        raise ctx.error(key, f"an ellipse is 2-D or 3-D; the space coordinates are "
+                        f"{', '.join(ctx.space)}", "two or three space inputs",
+                        "use disk or box in other dimensions")
+    where = f"one per space coordinate ({', '.join(ctx.space)}: the inputs, in order, " \
+        "without time)"
+    center = _numbers(spec["center"], f"{key}.center", ctx, d, where, f"[{zero}]")
+    semi = _numbers(spec["semi_axes"], f"{key}.semi_axes", ctx, d, "the half-widths along "
+                    "the shape's axes", f"[{ones}]")
+    angle = _number(spec.get("angle", 0.0), f"{key}.angle", ctx)
+    axes = spec.get("axes")
+    rows = None
+    if axes is not None:
+        if not isinstance(axes, list) or len(axes) != d:
+            raise ctx.error(f"{key}.axes", f"found {axes!r}", f"{d} rows of {d} numbers, the "
+                            "directions of the semi-axes", "write axes: [" + ", ".join(
+                                "[" + ", ".join("1" if i == j else "0" for j in range(d)) + "]"
+                                for i in range(d)) + "]")
+        rows = [_numbers(r, f"{key}.axes.{i}", ctx, d, "a direction", "[1, 0, 0]")
+                for i, r in enumerate(axes)]
+    return _built(lambda: Ellipse(center, semi, angle, rows, ctx.space, spec.get("name")),
+                  key, ctx)
+
+
+def _polyhedron(value: Any, key: str, ctx: _Ctx) -> Shape:
+    example = "{vertices: [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]}"
+    spec = _fields(value, key, ctx, ("vertices", "name"), ("vertices",), example)
+    if len(ctx.space) != 3:
+        raise ctx.error(key, f"a polyhedron is 3-D; the space coordinates are "
+                        f"{', '.join(ctx.space)}", "three space inputs",
+                        "use polygon in 2-D, box or disk in other dimensions")
+    vertices = spec["vertices"]
+    if not isinstance(vertices, list) or not all(isinstance(v, list) and len(v) == 3
+                                                 for v in vertices):
+        raise ctx.error(f"{key}.vertices", f"found {_clip(vertices)}", "a list of [x, y, z] "
+                        "points", "write vertices: [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]")
+    pts = [[_number(c, f"{key}.vertices.{i}.{j}", ctx) for j, c in enumerate(v)]
+           for i, v in enumerate(vertices)]
+    return _built(lambda: Polyhedron(pts, ctx.space, spec.get("name")), key, ctx)
+
+
+def _mesh(value: Any, key: str, ctx: _Ctx) -> Shape:
+    spec = _fields({"file": value} if isinstance(value, str) else value, key, ctx,
+                   ("file", "scale", "name"), ("file",), "{file: part.stl}")
+    if len(ctx.space) != 3:
+        raise ctx.error(key, f"a mesh is 3-D; the space coordinates are "
+                        f"{', '.join(ctx.space)}", "three space inputs (time apart)",
+                        "give three space inputs, e.g. inputs: [x, y, z]")
+    file = spec["file"]
+    fkey = f"{key}.file" if isinstance(value, Mapping) else key
+    if not isinstance(file, str) or not file:
+        raise ctx.error(fkey, f"found {file!r}", "the path of an STL or OBJ file",
+                        "write mesh: part.stl")
+    path = _find(file, fkey, ctx)
+    scale = _number(spec.get("scale", 1.0), f"{key}.scale", ctx)
+    try:
+        return Mesh(path, scale=scale, names=ctx.space, name=spec.get("name"))
+    except ShapeError as exc:
+        if exc.path == "file":  # the file's own faults, at the key that names the file
+            raise ctx.error(fkey, exc.found, exc.expected, exc.advice) from None
+        raise ctx.shape_error(exc, key) from None
+
+
+def _find(file: str, key: str, ctx: _Ctx) -> Path:
+    p = Path(file)
+    tried = [p] if p.is_absolute() else [b / p for b in ctx.bases]
+    for c in tried:
+        if c.is_file():
+            return c
+    folder = tried[0].parent
+    near = did_you_mean(p.name, [c.name for c in folder.iterdir()]) if folder.is_dir() else ""
+    raise ctx.error(key, f"file '{file}' not found{near} (looked in "
+                    + ", ".join(str(c.parent) for c in tried) + ")", "an STL or OBJ file",
+                    "paths are relative to the config file's folder, then the working "
+                    "directory")
+
+
+def _clip(v: object) -> str:
+    s = repr(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
 def _box_shape(value: Any, key: str, ctx: _Ctx) -> Shape:
     if not isinstance(value, Mapping):
         raise ctx.error(key, f"found {value!r}", "a mapping from each space coordinate to "
@@ -284,6 +390,7 @@ def _box(spec: Mapping[str, Any], key: str, ctx: _Ctx, noun: str) -> Box:
 
 
 BUILDERS: dict[str, Callable[[Any, str, _Ctx], Shape]] = {
-    "box": _box_shape, "disk": _disk, "ball": _disk, "polygon": _polygon,
+    "box": _box_shape, "disk": _disk, "ball": _disk, "ellipse": _ellipse,
+    "ellipsoid": _ellipse, "polygon": _polygon, "polyhedron": _polyhedron, "mesh": _mesh,
     **{op: _combination(op) for op in COMBINATIONS},
 }
