@@ -97,13 +97,15 @@ class Where:
     """Where a table's errors point: the YAML key that names the file (``data.obs``,
     ``exact``, ``fields.kappa``; or ``--reference``), its line and the config file."""
 
-    def __init__(self, prefix: str, lines: Lines | None = None, source: str | None = None
-                 ) -> None:
-        self.prefix, self.lines, self.source = prefix, lines or {}, source
+    def __init__(self, prefix: str, lines: Lines | None = None, source: str | None = None,
+                 file: str = "file") -> None:
+        self.prefix, self.lines, self.source, self.file = prefix, lines or {}, source, file
 
-    def error(self, found: str, expected: str = "", fix: str = "", sub: str = "file"
+    def error(self, found: str, expected: str = "", fix: str = "", sub: str | None = None
               ) -> ConfigError:
-        """A ConfigError at ``<prefix>.<sub>`` (``sub`` "" for the prefix itself)."""
+        """A ConfigError at ``<prefix>.<sub>``; ``sub`` defaults to the key of the file
+        (``file``; "" where the prefix itself names it, as ``--reference`` does)."""
+        sub = self.file if sub is None else sub
         key = f"{self.prefix}.{sub}" if sub else self.prefix
         line = line_of(self.lines, key) if self.lines else None
         return ConfigError(key, found, expected, fix, line, self.source)
@@ -182,7 +184,8 @@ def find_file(file: str, bases: Sequence[Path], where: Where) -> Path:
     raise where.error(f"file '{file}' not found{near} (looked in "
                       + ", ".join(str(c.parent) for c in tried) + ")",
                       "a CSV or NPZ file", "paths are relative to the config file's folder, "
-                      "then the working directory")
+                      "then the working directory" if len(bases) > 1 else
+                      f"check the path (a relative one is read from {bases[0]})")
 
 
 def read_table(path: Path, shown: str, where: Where, max_rows: int | None = None) -> Table:
