@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from checks_helpers import DEEP_RITZ, HEAT, write
+from shipped import shipped
 
 import pinnkit
 from pinnkit.cli import main
@@ -98,8 +99,7 @@ def test_api_train_and_check(tmp_path):
     assert [w.category for w in caught] == [CheckWarning]
 
 
-@pytest.mark.parametrize("config", sorted((ROOT / "configs").glob("*.yaml")),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize("config", shipped())
 def test_shipped_configs_are_clean(config, capsys):
     assert main(["check", str(config), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from shipped import SKIP_MESH, needs_trimesh
 
 import pinnkit
 from pinnkit.api import resolve
@@ -68,8 +69,9 @@ def test_compiled_training_equals_eager(tiny_yaml):
 SHIPPED = sorted(p.stem for p in (ROOT / "configs").glob("*.yaml"))
 
 
-@pytest.mark.parametrize("config", [c if c in ("heat", "allen_cahn") else
-                                    pytest.param(c, marks=pytest.mark.slow) for c in SHIPPED])
+@pytest.mark.parametrize("config", [c if c in ("heat", "allen_cahn") else pytest.param(
+    c, marks=[pytest.mark.slow, *([SKIP_MESH] if needs_trimesh(ROOT / "configs" / f"{c}.yaml")
+                                  else [])]) for c in SHIPPED])
 def test_compiled_step_is_one_graph(config):
     """What fit compiles traces to a single graph with no break, for every shipped config:
     the Taylor programs are built before compiling (heat had 4 breaks), and causal

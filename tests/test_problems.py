@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from shipped import shipped
 
 import pinnkit
 from pinnkit.cli import main
@@ -34,7 +35,7 @@ def test_the_library_is_complete():
             "kovasznay", "biharmonic", "poisson_nd"} <= names
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", shipped(CONFIGS))
 def test_config_passes_check(path):
     compiled = pinnkit.check(path)
     # every shipped forward problem has a reference (inverse ones have the true parameter
@@ -42,7 +43,7 @@ def test_config_passes_check(path):
     assert compiled.exact is not None or compiled.parameters.names
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", shipped(CONFIGS))
 def test_config_trains_through_the_cli(path, tmp_path):
     out = tmp_path / "run"
     code = main(["train", str(path), "--out", str(out), "--quiet",
@@ -87,7 +88,7 @@ def _forward(path):
     return path.stem not in NUMERICAL and "parameters:" not in path.read_text()
 
 
-@pytest.mark.parametrize("path", [p for p in CONFIGS if _forward(p)], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", shipped([p for p in CONFIGS if _forward(p)]))
 def test_closed_form_reference_satisfies_every_term(path):
     compiled = pinnkit.check(path)
     worst = _max_residuals(compiled, _points(compiled), AutogradEngine())

@@ -49,6 +49,10 @@ class Mesh(Shape):
                              else "found neither a file nor vertices and faces",
                              "a file, or vertices and faces", "write Mesh('part.stl') or "
                              "Mesh(vertices=v, faces=f)")
+        self.scale = float(scale)
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise ShapeError(kind, "scale", f"found {scale!r}", "a positive number",
+                             example=1.0)
         groups: dict[str, np.ndarray] = {}
         arg = "file"
         if self.file is not None:
@@ -64,10 +68,6 @@ class Mesh(Shape):
                              "for PINNs need 1e2 to 1e4; membership costs points x faces)",
                              "decimate it, e.g. trimesh's simplify_quadric_decimation or "
                              "the CAD tool's coarser export")
-        self.scale = float(scale)
-        if not (math.isfinite(self.scale) and self.scale > 0):
-            raise ShapeError(kind, "scale", f"found {scale!r}", "a positive number",
-                             example=1.0)
         labels, self.groups = _labels(len(f), {**groups, **(parts or {})}, kind,
                                       "parts" if parts else arg)
         self.names = tuple(names)
