@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -128,10 +128,10 @@ def to_data(cfg: Config) -> dict[str, Any]:
 
 
 def relocated(cfg: Config, folder: Path) -> Config:
-    """``cfg`` with its relative file paths (``problem:``, ``data.*.file``) rewritten to be
-    found from ``folder``, where a run folder's ``config.yaml`` is written: ``--resume``,
-    ``eval`` and ``plot`` then read that file from any working directory. A path that does
-    not name an existing file is left as written."""
+    """``cfg`` with its relative file paths (``problem:``, ``data.*.file``, a ``domain:``
+    mesh) rewritten to be found from ``folder``, where a run folder's ``config.yaml`` is
+    written: ``--resume``, ``eval`` and ``plot`` then read that file from any working
+    directory. A path that does not name an existing file is left as written."""
     bases = [Path.cwd()]
     if cfg.source and not cfg.source.startswith("<"):
         bases.insert(0, Path(cfg.source).resolve().parent)
@@ -148,7 +148,26 @@ def relocated(cfg: Config, folder: Path) -> Config:
         file, cls = problem.rsplit(":", 1)
         problem = f"{move(file)}:{cls}"
     data = {k: dataclasses.replace(v, file=move(v.file)) for k, v in cfg.data.items()}
-    return dataclasses.replace(cfg, problem=problem, data=data)
+    return dataclasses.replace(cfg, problem=problem, data=data,
+                               domain=_moved_meshes(cfg.domain, move))
+
+
+def _moved_meshes(spec: Any, move: Callable[[str], str]) -> Any:
+    """``domain`` with the path of every ``mesh: FILE`` / ``mesh: {file: FILE}`` moved, at
+    any depth of combinations."""
+    if isinstance(spec, list):
+        return [_moved_meshes(v, move) for v in spec]
+    if not isinstance(spec, dict):
+        return spec
+    out: dict[str, Any] = {}
+    for k, v in spec.items():
+        if k == "mesh" and isinstance(v, str):
+            out[k] = move(v)
+        elif k == "mesh" and isinstance(v, dict) and isinstance(v.get("file"), str):
+            out[k] = {**v, "file": move(v["file"])}
+        else:
+            out[k] = _moved_meshes(v, move)
+    return out
 
 
 def to_yaml(cfg: Config) -> str:
