@@ -240,3 +240,70 @@ def test_spread_statistics() -> None:
                                                 + (4 - 7 / 3) ** 2) / 2))
     assert s["min"] == 1.0 and s["max"] == 4.0
     assert math.isnan(stats([1.0])["std"]) and stats([])["n"] == 0
+
+
+def test_capture_is_chosen_on_cuda_only() -> None:
+    from pinnkit.training.stacked import use_capture
+
+    assert not use_capture(torch.device("cpu"), "auto")
+    assert not use_capture(torch.device("cpu"), "true")
+    assert use_capture(torch.device("cuda"), "auto") and use_capture(torch.device("cuda:1"),
+                                                                     "true")
+    assert not use_capture(torch.device("cuda"), "false")
+
+
+def test_functional_step_is_the_stacked_step_and_traces_as_one_graph() -> None:
+    """What CUDA captures: gradients by torch.func and Adam on device tensors, equal to the
+    autograd step with StackedAdam (an idle run included), and one graph without breaks."""
+    import torch._dynamo as dynamo
+
+    from pinnkit.engines.compile import _disable_untraced
+
+    states, problems, engine = _states([0, 1])
+    eager, functional = Stack(states, problems, engine), Stack(states, problems, engine)
+    lrs = [1e-2, 5e-3]
+    for i in range(4):
+        active = [True, i % 2 == 0]
+        a, _ = eager.step(lrs, active)
+        b, _ = functional.functional_step(torch.tensor(lrs), torch.tensor(active))
+        assert b.tolist() == pytest.approx(a, rel=1e-13)
+    for n, p in eager.params.items():
+        torch.testing.assert_close(functional.params[n], p, rtol=1e-12, atol=1e-15)
+    assert functional.adam.step_counts.tolist() == eager.adam.steps == [4, 2]
+    _disable_untraced()  # what maybe_compile does before a compiled call
+    fresh = Stack(states, problems, engine)
+    explained = dynamo.explain(fresh.functional_step)(torch.tensor(lrs),
+                                                      torch.tensor([True, True]))
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0)
+
+
+def test_tf32_stays_off_unless_asked() -> None:
+    from pinnkit.training.precision import matmul_precision
+
+    flags = torch.backends.cuda.matmul
+    before = flags.fp32_precision
+    with matmul_precision("ieee"):
+        assert flags.fp32_precision == "ieee"
+    with matmul_precision("tf32"):
+        assert flags.fp32_precision == "tf32"
+    assert flags.fp32_precision == before
+    problem, cfg = resolve(HEAT, [])
+    assert cfg.model.precision == "ieee"
+    with pytest.raises(ConfigError, match="model.precision"):
+        resolve(HEAT, ["model.precision=fp16"])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_captured_sweep_matches_the_eager_sweep_on_cuda(tmp_path: Path) -> None:
+    """On CUDA the stacked Adam step is one captured graph; in float64 it trains the runs
+    the eager stacked step trains (training.compile: false), to round-off."""
+    sets = [*SHORT[:-1], "training.device=cuda",
+            "training.stages=[{optimizer: adam, lr: 1.0e-2, steps: 40}]"]
+    captured = pinnkit.sweep(HEAT, seeds=3, overrides=sets, out=tmp_path / "c",
+                             progress=False)
+    eager = pinnkit.sweep(HEAT, seeds=3, overrides=[*sets, "training.compile=false"],
+                          out=tmp_path / "e", progress=False)
+    for a, b in zip(captured.runs, eager.runs, strict=True):
+        assert a is not None and b is not None
+        assert _close(a.model.state_dict(), b.model.state_dict()) < 1e-9

@@ -40,6 +40,7 @@ LIMITS: dict[str, tuple[int, str]] = {
     "LoggingConfig.images_every": _STEPS,
     "LoggingConfig.grid": (4_096, "pictures use 64 to 512 per axis"),
     "ConditionConfig.order": (16, "an equation of order k needs k - 1"),
+    "ConditionConfig.at": (10_000, "a point condition pins a few points; a table takes more"),
     # the rows of a reference table (exact: {file: ...}) or a condition's table (file:):
     # the network is evaluated at every row, at each logging step or each training step
     "table.rows": (2_000_000, "reference and condition tables hold 1e3 to 1e6 rows"),
@@ -68,6 +69,8 @@ class ModelConfig:
     activation: str = "tanh"                # smooth activations: tanh, sin, silu, gelu, softplus
     dtype: str = _f("float32", choices=("float32", "float64"))  # float64 for high accuracy
     engine: str = _f("auto", choices=("auto", "autograd", "taylor"))  # derivative engine
+    precision: str = _f("ieee", choices=("ieee", "tf32"))  # float32 matmuls on CUDA: ieee, or
+    #                                    tf32 (faster on Ampere+, ~1e-3 relative error)
     fourier_features: FourierConfig | None = None  # random Fourier embedding of the inputs
     periodic: dict[str, tuple[float, ...]] | None = None  # {x: [-1, 1]}: exactly periodic in x
     transform: Any = None  # hard constraints: "x*(1 - x)*net + sin(pi*x)", or {u: ..., v: ...}
@@ -164,6 +167,10 @@ class ConditionConfig:
     #                                         must agree in the fields and their derivatives
     order: int | None = _f(None, nonnegative=True)  # periodic: derivatives matched up to
     #                                         this order; default: the equations' order - 1
+    at: Any = None                          # instead of on: a point {x: 0, y: 0}, or a list of
+    #                                         points, where the residual must vanish
+    file: str = ""                          # with on: a CSV/NPZ whose rows are the points; its
+    #                                         other columns are names the residual reads
 
 
 @dataclass(frozen=True)
@@ -190,16 +197,24 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class FieldConfig:
+    file: str = ""                          # CSV or NPZ: columns of inputs and the field's own
+    interpolate: str = _f("linear", choices=("nearest", "linear", "cubic"))  # cubic: grids only
+
+
+@dataclass(frozen=True)
 class Config:
     name: str = ""                          # run name; default: the file's stem
     inputs: tuple[str, ...] = ()            # coordinates, in network-input order
-    outputs: tuple[str, ...] = ()           # fields, in network-output order
+    outputs: tuple[Any, ...] = ()           # fields, in network-output order; {a: [x, y]}:
+                                            # a field of those inputs only (own network)
     domain: Any = None                      # {x: [0, 1], t: [0, 1]}
     constants: dict[str, float] = _f(factory=dict)  # named numbers used in expressions
     parameters: dict[str, ParameterConfig] = _f(factory=dict)  # learnable scalars (inverse)
     equations: dict[str, str] = _f(factory=dict)    # residuals on interior points
     conditions: dict[str, ConditionConfig] = _f(factory=dict)  # residuals on boundary parts
     data: dict[str, DataConfig] = _f(factory=dict)  # observations: columns x, t, u, u_x, ...
+    fields: dict[str, FieldConfig] = _f(factory=dict)  # coefficient tables, read like constants
     exact: Any = None                       # reference: expression, {u: ..}, or {file: ..}
     objective: dict[str, ObjectiveConfig] = _f(factory=dict)  # terms not squared (Deep Ritz)
     model: ModelConfig = _f(factory=ModelConfig)
@@ -250,7 +265,7 @@ def _value(tp: Any, value: Any, path: str, lines: Lines, source: str,
     if dataclasses.is_dataclass(tp):
         return build(cast(type, tp), value, lines, path, source)
     if origin is tuple:
-        if isinstance(value, (str, int, float)) and args[0] is str:
+        if isinstance(value, (str, int, float)) and args[0] in (str, Any):
             value = [value]
         if not isinstance(value, list):
             raise ConfigError(path, f"found {_kind(value)} {_short(value)}", "a list",

@@ -28,8 +28,15 @@ import torch
 from torch.func import functional_call, vmap
 
 from ..problem import CompiledProblem, Term
-from .losses import PointSet, pointwise
+from .losses import Chunking, PointSet, pointwise, set_needs
 from .state import TrainState
+
+
+def use_capture(device: torch.device, compile_mode: str) -> bool:
+    """Whether a stack's Adam step runs as one captured CUDA graph: on CUDA, unless
+    ``training.compile: false``. The CPU always takes the eager step (compiling costs
+    tens of seconds there, and there are no kernel launches to save)."""
+    return device.type == "cuda" and str(compile_mode).lower() != "false"
 
 
 class _Losses(torch.nn.Module):
@@ -40,6 +47,7 @@ class _Losses(torch.nn.Module):
                  sets: Sequence[PointSet]) -> None:
         super().__init__()
         self.net, self.engine, self.problem = net, engine, problem
+        self.chunking = Chunking()
         self.meta: list[tuple[tuple[Term, ...], bool, tuple[Any, ...]]] = [
             (ps.terms, ps.paired, tuple(ps.extra)) for ps in sets]
 
@@ -52,9 +60,10 @@ class _Losses(torch.nn.Module):
             self.problem, constants={**self.problem.constants, **constants})  # type: ignore
         losses: dict[str, torch.Tensor] = {}
         for i, ((terms, paired, keys), x) in enumerate(zip(self.meta, xs, strict=True)):
-            ps = PointSet(terms, x, normals.get(str(i)), extra=dict(zip(keys, extras[i],
-                                                                          strict=True)),
-                          paired=paired)
+            # the chunking object is passed, not built: a dataclass default_factory call
+            # inside the trace is a graph break (the vectorised step never chunks)
+            ps = PointSet(terms, x, normals.get(str(i)), self.chunking,
+                          dict(zip(keys, extras[i], strict=True)), paired)
             per_point = pointwise(self.net, self.engine, problem, ps)
             losses.update({t.name: per_point[t.name].mean() for t in terms})
         # summed in the order the single run's Closure sums them
@@ -73,6 +82,10 @@ class StackedAdam:
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
         self.steps = [0] * self.k
+        # the functional step's counts, on the device (kept equal to ``steps`` by callers)
+        self.step_counts = torch.zeros(self.k, dtype=torch.float64 if self.params[0].dtype
+                                       == torch.float64 else torch.float32,
+                                       device=self.params[0].device)
 
     @torch.no_grad()
     def step(self, lrs: Sequence[float], active: Sequence[bool]) -> None:
@@ -115,6 +128,10 @@ class Stack:
                  engine: Any) -> None:
         self.states, self.k = list(states), len(states)
         first = self.states[0]
+        prepare = getattr(engine, "prepare", None)  # plans built now, not inside a trace
+        if prepare is not None:
+            for ps in first.points.sets:
+                prepare(first.model, set_needs(ps), ps.x.shape[-1], problems[0].outputs)
         self.template = _Losses(copy.deepcopy(first.model), engine, problems[0],
                                 first.points.sets)
         names = [n for n, _ in first.model.named_parameters()]
@@ -142,6 +159,7 @@ class Stack:
         for k, s in enumerate(self.states):
             self._load_moments(k, s)
         self._call = vmap(self._one, in_dims=(0, 0, 0, 0, 0, 0, 0), randomness="error")
+        self._captured: Any = None
 
     def _one(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
              xs: list[torch.Tensor], normals: dict[str, torch.Tensor],
@@ -166,6 +184,56 @@ class Stack:
         closure measures them)."""
         total, terms = self.losses()
         self.adam.step(lrs, active)
+        totals = total.tolist()
+        columns = {n: v.tolist() for n, v in terms.items()}
+        return totals, [{n: columns[n][k] for n in columns} for k in range(self.k)]
+
+    def functional_step(self, lrs: torch.Tensor, active: torch.Tensor
+                        ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The same step without autograd's ``backward`` or Python numbers: gradients by
+        ``torch.func.grad`` of the vmapped loss, the Adam update on tensors (``lrs``,
+        ``active`` and the step counts live on the device). Nothing in it breaks a
+        torch.compile graph, so on CUDA the whole step is one captured graph (``capture``).
+        Returns each run's loss and terms before the step."""
+        params = {n: p.detach() for n, p in self.params.items()}
+
+        def objective(ps: dict[str, torch.Tensor]) -> tuple[torch.Tensor, Any]:
+            total, terms = self._call(ps, self.buffers, self.xs, self.normals, self.extras,
+                                      self.constants, self.weights)
+            return total.sum(), (total, terms)
+
+        grads, (total, terms) = torch.func.grad(objective, has_aux=True)(params)
+        b1, b2 = self.adam.betas
+        steps = self.adam.step_counts
+        steps.add_(active.to(steps.dtype))
+        size = -lrs / (1 - b1 ** steps.clamp_min(1))
+        root = (1 - b2 ** steps.clamp_min(1)) ** 0.5
+        for (n, p), m, v in zip(params.items(), self.adam.exp_avg, self.adam.exp_avg_sq,
+                                strict=True):
+            shape = (self.k,) + (1,) * (p.ndim - 1)
+            keep = active.view(shape)
+            g = grads[n]
+            m.copy_(torch.where(keep, m.lerp(g, 1 - b1), m))
+            v.copy_(torch.where(keep, v * b2 + (1 - b2) * g * g, v))
+            denom = v.sqrt() / root.view(shape).to(v.dtype) + self.adam.eps
+            p.copy_(torch.where(keep, p + m * size.view(shape).to(p.dtype) / denom, p))
+        return total.detach(), {n: t.detach() for n, t in terms.items()}
+
+    def captured_step(self, lrs: Sequence[float], active: Sequence[bool]
+                      ) -> tuple[list[float], list[dict[str, float]]]:
+        """``step`` through ``functional_step`` compiled with CUDA-graph capture
+        (``mode="reduce-overhead"``: one graph, replayed every step; the weights, moments
+        and the point buffers, refilled in place, are its static inputs). For CUDA (see
+        ``use_capture``); the Python step counts stay the ones checkpoints read."""
+        if self._captured is None:
+            self._captured = torch.compile(self.functional_step, mode="reduce-overhead")
+        device = self.xs[0].device
+        counts = self.adam.step_counts
+        counts.copy_(torch.tensor(self.adam.steps, dtype=counts.dtype))
+        total, terms = self._captured(torch.tensor(list(lrs), dtype=counts.dtype,
+                                                   device=device),
+                                      torch.tensor(list(active), device=device))
+        self.adam.steps = [s + int(a) for s, a in zip(self.adam.steps, active, strict=True)]
         totals = total.tolist()
         columns = {n: v.tolist() for n, v in terms.items()}
         return totals, [{n: columns[n][k] for n in columns} for k in range(self.k)]

@@ -38,9 +38,10 @@ from .guard import NanGuard, diagnose, saved_note
 from .losses import term_losses
 from .monitor import console_extra
 from .optimizers import patience, stage_dtypes
+from .precision import matmul_precision
 from .runfolder import RunFolder
 from .setup import Setup
-from .stacked import Stack
+from .stacked import Stack, use_capture
 from .state import TrainState
 from .stop import StopRequest
 from .techniques import Techniques
@@ -118,7 +119,8 @@ def train_group(members: Sequence[Member], progress: bool = True,
         m.start(say)
         m.status = "training"
     files = user_files(first.problem.problem)
-    with calling_user(files=files), StopRequest(None, lambda: say(
+    with calling_user(files=files), matmul_precision(first.config.model.precision), \
+            StopRequest(None, lambda: say(
             "pinnkit: sweep: stopping after this step (Ctrl-C again aborts)")) as stop:
         _train_adam(members, progress, stop, say)
     stopped = stop.interrupted
@@ -174,6 +176,7 @@ def _stage(live: Sequence[Member], stack: Stack, index: int, console: Progress,
     cfg = live[0].setup.config
     stage, log, points = cfg.training.stages[index], cfg.logging, cfg.training.points
     wait = patience(stage)
+    capture = use_capture(live[0].setup.device, cfg.training.compile)
     active = [True] * len(live)
     while any(active) and not stop(0):
         extra: dict[str, float] | None = None
@@ -186,7 +189,7 @@ def _stage(live: Sequence[Member], stack: Stack, index: int, console: Progress,
         pending = _snapshot(stack, live)
         lrs = [m.state.optimizer.param_groups[0]["lr"] if m.state.optimizer else 0.0
                for m in live]
-        totals, terms = stack.step(lrs, active)
+        totals, terms = (stack.captured_step if capture else stack.step)(lrs, active)
         finite = stack.finite()
         for k, m in enumerate(live):
             if not active[k]:
