@@ -30,10 +30,11 @@ class Case:
     expect: tuple[str, ...]
     args: tuple[str, ...] = ()
     command: str = "check"
+    needs: tuple[str, ...] = ()  # optional packages the case's config needs (trimesh)
 
 
 def _from_header(path: Path) -> Case:
-    expect, args, command = [], [], "check"
+    expect, args, command, needs = [], [], "check", []
     for line in path.read_bytes().decode("utf-8", "replace").splitlines():
         if not line.startswith("# "):
             break
@@ -44,7 +45,9 @@ def _from_header(path: Path) -> Case:
             args = shlex.split(value)
         elif tag == "command":
             command = value.strip()
-    return Case(path.stem, path, tuple(expect), tuple(args), command)
+        elif tag == "needs":
+            needs.append(value.strip())
+    return Case(path.stem, path, tuple(expect), tuple(args), command, tuple(needs))
 
 
 def collect() -> list[Case]:
@@ -66,6 +69,9 @@ CASES = collect()
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input_is_a_clear_error_with_exit_code_2(case, capsys, tmp_path, reliability):
+    for package in case.needs:
+        pytest.importorskip(package, reason=f"the case needs {package} (pip install -e "
+                            '".[mesh]")')
     PWNED.unlink(missing_ok=True)
     argv = [case.command, str(case.path), *case.args]
     if case.command == "train":
