@@ -224,7 +224,8 @@ class Polyhedron(Shape):
         self.name = check_part_name(name, kind)
         self.vertices = p
         self.planes = _faces_of(hull.equations)  # (K, 4): unit outward normal and offset
-        labels = np.argmax(hull.equations @ self.planes.T, axis=1)  # plane of each triangle
+        # the face of each triangle: the plane with its normal (convex: one per normal)
+        labels = np.argmax(hull.equations[:, :3] @ self.planes[:, :3].T, axis=1)
         self.surface = closed_surface(p, hull.simplices, labels, kind, "vertices")
         self._tri = self.surface.triangles
         self._volume = float(hull.volume)
