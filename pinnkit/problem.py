@@ -28,6 +28,7 @@ from .errors import ConfigError, ExprError, PinnkitError, did_you_mean, line_of
 from .exact import ReferenceTable, is_table_spec, load_reference
 from .expr import BUILTIN_CONSTANTS, Namespace, Partial, compile_expr, parse, parse_name
 from .expr.collapse import Combo, collapse
+from .expr.depends import Depends, drop_independent, independent
 from .expr.names import RESERVED, unusable
 from .expr.tree import Node
 from .geometry import (
@@ -57,6 +58,8 @@ class Problem:
     (0, 2)}}``); in a method residual ``self.k`` is their current tensor value. ``data`` maps
     names to observation files (``{"obs": "data/obs.csv"}`` or ``{"obs": {"file": ...,
     "weight": ...}}``, or ``{"obs": {"table": {"x": xs, "u": us}}}`` with arrays).
+    An ``outputs`` entry ``{"a": ("x", "y")}`` is a field of those inputs only (its own
+    network; its derivatives along the other inputs are exactly zero).
     """
 
     inputs: tuple[str, ...] = ()
@@ -170,6 +173,9 @@ class Term:
     # components and u_n, and the problem's learnable parameters
     tree: Node | None = None
     namespace: Namespace | None = None
+    # derivatives the residual reads that are identically zero (an output that does not
+    # depend on that input, see ``CompiledProblem.depends``): read as 0, never computed
+    zero: frozenset[Partial] = frozenset()
 
     @property
     def order(self) -> int:
@@ -198,6 +204,14 @@ class CompiledProblem:
     data: tuple[Observations, ...] = ()  # observation sets of the "data" terms
     # exact: {file: ...}: the table errors are measured at (``exact`` interpolates it)
     reference: ReferenceTable | None = None
+    # outputs declared over some inputs only ({a: [x, y]}): field -> those inputs, in order
+    depends: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def depend_columns(self) -> dict[str, tuple[int, ...]]:
+        """``depends`` as input positions (what the model and the analysis read)."""
+        return {f: tuple(self.inputs.index(n) for n in names)
+                for f, names in self.depends.items()}
 
     @property
     def namespace(self) -> Namespace:
@@ -324,10 +338,61 @@ def _names(value: Any, key: str, cfg: Config | None) -> tuple[str, ...]:
     return names
 
 
-def _residual(value: Any, key: str, ns: Namespace, problem: Problem, cfg: Config | None
-              ) -> tuple[Callable[[Env], Any], frozenset[Partial | Combo], str, Node | None]:
-    """(function of env, derivatives it needs, text, parsed tree or None for a method) for a
-    string or a method residual."""
+def _outputs(value: Any, inputs: tuple[str, ...], cfg: Config | None
+             ) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """``outputs``: names, or ``{a: [x, y]}`` for a field of some inputs only -> (names in
+    order, {restricted field: its inputs in input order}). A group of every input is an
+    ordinary output."""
+    entries = [value] if isinstance(value, (str, Mapping)) else value
+    if not isinstance(entries, (tuple, list)):
+        return _names(entries, "outputs", cfg), {}  # its error
+    names: list[Any] = []
+    depends: dict[str, tuple[str, ...]] = {}
+    for i, entry in enumerate(entries):
+        key = f"outputs.{i}"
+        if not isinstance(entry, Mapping):
+            names.append(str(entry) if isinstance(entry, (int, float)) and
+                         not isinstance(entry, bool) else entry)
+            continue
+        if not entry:
+            raise ConfigError(key, "is an empty mapping", "an output and the inputs it depends "
+                              "on, e.g. {a: [" + ", ".join(inputs[:2]) + "]}",
+                              "name the output, or remove the entry", _cfg_line(cfg, key))
+        for name, over in entry.items():
+            sub = f"{key}.{name}"
+            group = [over] if isinstance(over, str) else over
+            fix = f"write {{{name}: [{', '.join(inputs[:-1] or inputs)}]}}"
+            if not isinstance(group, (list, tuple)) or \
+                    not all(isinstance(g, str) for g in group):
+                raise ConfigError(sub, f"found {type(over).__name__} {over!r}", "a list of the "
+                                  "inputs the output depends on", fix, _cfg_line(cfg, sub))
+            if not group:
+                raise ConfigError(sub, "lists no inputs", "at least one of: " +
+                                  ", ".join(inputs), fix + " (a value that depends on no input "
+                                  "is a learnable parameter: parameters: {" + f"{name}: " +
+                                  "{init: 1.0}})", _cfg_line(cfg, sub))
+            for g in group:
+                if g not in inputs:
+                    raise ConfigError(sub, f"'{g}' is not an input{did_you_mean(g, inputs)}",
+                                      "inputs from: " + ", ".join(inputs), "list inputs only, "
+                                      f"e.g. {{{name}: [{inputs[0]}]}}", _cfg_line(cfg, sub))
+            if len(set(group)) != len(group):
+                twice = next(g for g in group if group.count(g) > 1)
+                raise ConfigError(sub, f"lists '{twice}' twice", "each input once",
+                                  "remove the repeat", _cfg_line(cfg, sub))
+            names.append(name)
+            if set(group) != set(inputs):  # every input: an ordinary output
+                depends[str(name)] = tuple(n for n in inputs if n in group)
+    return _names(tuple(names), "outputs", cfg), depends
+
+
+def _residual(value: Any, key: str, ns: Namespace, problem: Problem, cfg: Config | None,
+              depends: Depends | None = None
+              ) -> tuple[Callable[[Env], Any], frozenset[Partial | Combo], str, Node | None,
+                         frozenset[Partial]]:
+    """(function of env, derivatives it needs, text, parsed tree or None for a method, the
+    derivatives it reads that are identically zero) for a string or a method residual."""
+    depends = depends or {}
     if callable(value):
         fn = value.__get__(problem) if hasattr(value, "__get__") and not inspect.ismethod(value) \
             else value
@@ -339,22 +404,36 @@ def _residual(value: Any, key: str, ns: Namespace, problem: Problem, cfg: Config
                 raise ConfigError(key, f"the method reads an unknown name: {exc}", "", "use "
                                   "d.<field or derivative>, d.<input> and self.<constant>",
                                   _cfg_line(cfg, key)) from None
-        return (lambda env: fn(Fields(env, ns))), frozenset(recorder.seen), \
-            getattr(value, "__name__", "method"), None
+        zero = frozenset(p for p in recorder.seen if independent(p, depends))
+        return _zero_filled(fn, ns, zero), frozenset(recorder.seen - zero), \
+            getattr(value, "__name__", "method"), None, zero
     if not isinstance(value, str) or isinstance(value, bool):
         raise ConfigError(key, f"found {type(value).__name__} {value!r}", "an expression string",
                           "quote it, e.g. 'u_t - u_xx'", _cfg_line(cfg, key))
     try:
-        tree = parse(value, ns)
+        tree, zero = drop_independent(parse(value, ns), depends)  # a_t of a(x) is 0
         # sums such as u_xx + u_yy become one collapsed stream for the Taylor engine
         compiled = compile_expr(collapse(tree))
     except ExprError as exc:
         raise _expr_error(exc, key, cfg) from None
-    return compiled.fn, compiled.needs, value, tree
+    return compiled.fn, compiled.needs, value, tree, zero
+
+
+def _zero_filled(fn: Callable[[Any], Any], ns: Namespace, zero: frozenset[Partial]
+                 ) -> Callable[[Env], Any]:
+    """A method residual that reads the identically-zero derivatives ``zero`` as zeros."""
+    if not zero:
+        return lambda env: fn(Fields(env, ns))
+
+    def call(env: Env) -> Any:
+        zeros = torch.zeros_like(env[ns.inputs[0]])
+        return fn(Fields({**env, **dict.fromkeys(zero, zeros)}, ns))
+
+    return call
 
 
 def _objective_terms(problem: Problem, ns: Namespace, weights: Mapping[str, float],
-                     cfg: Config | None) -> list[Term]:
+                     cfg: Config | None, depends: Depends) -> list[Term]:
     """``objective`` entries as unsquared interior terms."""
     terms = []
     for name, value in problem.objective.items():
@@ -368,10 +447,10 @@ def _objective_terms(problem: Problem, ns: Namespace, weights: Mapping[str, floa
                                   "over the domain", "add integrand: <expression>, e.g. "
                                   "0.5*u_x**2 - f*u", _cfg_line(cfg, key))
             key += ".integrand"
-        fn, needs, text, tree = _residual(integrand, key, ns, problem, cfg)
+        fn, needs, text, tree, zero = _residual(integrand, key, ns, problem, cfg, depends)
         w = weight if weight is not None else weights.get(name, 1.0)
         terms.append(Term(name, "objective", f"objective.{name}", fn, needs, None, float(w),
-                          text, squared=False, tree=tree, namespace=ns))
+                          text, squared=False, tree=tree, namespace=ns, zero=zero))
     return terms
 
 
@@ -410,7 +489,8 @@ def _field(value: Any, name: str) -> Any:
 
 
 def _periodic_term(name: str, value: Any, key: str, ns: Namespace, shape: Shape,
-                   equations: list[Term], static_weight: float, cfg: Config | None) -> Term:
+                   equations: list[Term], static_weight: float, cfg: Config | None,
+                   depends: Depends) -> Term:
     """``{periodic: x, order: k}``: every field and its x-derivatives up to order k agree
     at the two faces x = a and x = b (points paired by their other coordinates)."""
     var, order = _field(value, "periodic"), _field(value, "order")
@@ -435,8 +515,15 @@ def _periodic_term(name: str, value: Any, key: str, ns: Namespace, shape: Shape,
                           "write e.g. order: 1 (values and first derivatives)",
                           _cfg_line(cfg, f"{key}.order"))
     d = len(ns.inputs)
+    # a field that does not depend on var matches across its faces by construction
+    fields = [f for f in ns.outputs if axis in depends.get(f, range(d))]
+    if not fields:
+        raise ConfigError(f"{key}.periodic", f"no output depends on {var}",
+                          f"an input that some output depends on (outputs list {var} for "
+                          "none)", "remove the condition: every output is constant in "
+                          f"{var}", _cfg_line(cfg, f"{key}.periodic"))
     needs = tuple(Partial(f, tuple(k if i == axis else 0 for i in range(d)))
-                  for f in ns.outputs for k in range(order + 1))
+                  for f in fields for k in range(order + 1))
 
     def residual(env: Env) -> torch.Tensor:
         half = env[needs[0]].shape[0] // 2  # first half on x = a, second half on x = b
@@ -457,7 +544,8 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
     written onto the user's object and two compilations of one object do not share them."""
     problem = copy.copy(problem)
     inputs = _names(problem.inputs, "inputs", cfg)
-    outputs = _names(problem.outputs, "outputs", cfg)
+    outputs, depends_on = _outputs(problem.outputs, inputs, cfg)
+    depends = {f: tuple(inputs.index(n) for n in names) for f, names in depends_on.items()}
     clash = set(inputs) & set(outputs)
     if clash:
         raise ConfigError("outputs", f"'{clash.pop()}' is both an input and an output",
@@ -488,15 +576,15 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
     _mapping(problem.conditions, "conditions", cfg)
     for name, value in problem.equations.items():
         key = f"equations.{name}"
-        fn, needs, text, tree = _residual(value, key, ns, problem, cfg)
+        fn, needs, text, tree, zero = _residual(value, key, ns, problem, cfg, depends)
         terms.append(Term(name, "equation", key, fn, needs, None, weights.get(name, 1.0), text,
-                          tree=tree, namespace=ns))
+                          tree=tree, namespace=ns, zero=zero))
     equations = list(terms)
     for name, value in problem.conditions.items():
         key = f"conditions.{name}"
         if _field(value, "periodic"):
             terms.append(_periodic_term(name, value, key, ns, shape, equations,
-                                        weights.get(name, 1.0), cfg))
+                                        weights.get(name, 1.0), cfg, depends))
             continue
         on, residual, weight = _condition_parts(value, key, cfg)
         try:
@@ -505,14 +593,14 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
             raise _expr_error(exc, f"{key}.on", cfg) from None
         require_selected(shape, selector, f"{key}.on", _cfg_line(cfg, f"{key}.on") or
                          _cfg_line(cfg, key), cfg.source if cfg else None)
-        fn, needs, text, tree = _residual(residual, f"{key}.residual", boundary_ns, problem,
-                                          cfg)
+        fn, needs, text, tree, zero = _residual(residual, f"{key}.residual", boundary_ns,
+                                                problem, cfg, depends)
         w = weight if weight is not None else weights.get(name, 1.0)
         _check_weight(w, f"{key}.weight" if weight is not None else f"training.weights.{name}",
                       cfg)
         terms.append(Term(name, "condition", key, fn, needs, selector, float(w), text,
-                          tree=tree, namespace=boundary_ns))
-    terms += _objective_terms(problem, ns, weights, cfg)
+                          tree=tree, namespace=boundary_ns, zero=zero))
+    terms += _objective_terms(problem, ns, weights, cfg, depends)
     observations = _data_terms(problem, ns, shape, weights, cfg, terms)
     names = [t.name for t in terms]
     for wname in weights:
@@ -525,7 +613,7 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
     exact, reference = _compile_exact(problem, inputs, outputs, constants, shape, cfg)
     name = cfg.name if cfg else type(problem).__name__.lower()
     return CompiledProblem(name, inputs, outputs, shape, constants, tuple(terms), exact, problem,
-                           params, observations, reference)
+                           params, observations, reference, depends=depends_on)
 
 
 def _bound(problem: Problem) -> Parameters:

@@ -18,6 +18,7 @@ from ..errors import ConfigError, PinnkitError, did_you_mean, line_of, one_of
 from ..problem import CompiledProblem
 from ..usercode import calling_user, user_files
 from .boundedness import check_bounded, check_probe
+from .dependence import check_dependence
 from .engine import check_engine
 from .findings import Context, Finding, Losses, Report
 from .scaling import (
@@ -43,6 +44,7 @@ CHECKS: dict[str, Check] = {
     "domain": check_domain,                      # finite, non-empty bounds
     "points": check_points,                      # every selector picks boundary points
     "smoothness": check_smoothness,              # activation vs derivative order
+    "dependence": check_dependence,              # a term zero because a field lacks an input
     "output_range": check_output_range,          # clamping last layer
     "engine": check_engine,                      # auto falls back to autograd (no Taylor rule)
     "bounded": check_bounded,                    # objective terms bounded below (symbolic)

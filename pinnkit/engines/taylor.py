@@ -27,6 +27,7 @@ from ..expr import Compiled, compile_expr
 from ..expr import tree as t
 from ..expr.analysis import differentiate, map_fields, map_leaves, rename_field
 from ..expr.collapse import Combo, collapse
+from ..expr.depends import reduce_key
 from ..expr.names import Partial
 from ..models.transform import NET
 from .autograd import AutogradEngine
@@ -137,6 +138,7 @@ class TaylorEngine:
         self.streams = 0  # streams in the last evaluation, for tests and benchmarks
         self._programs: dict[tuple, TaylorProgram] = {}
         self._rules: dict[tuple, dict[Key, Compiled]] = {}
+        self._reduced: dict[tuple, dict[Key, Key | None]] = {}
 
     def program(self, wanted: Iterable[Key], n_inputs: int, outputs: Sequence[str]
                 ) -> TaylorProgram:
@@ -152,6 +154,10 @@ class TaylorEngine:
         """Build now what a call for ``wanted`` will look up: the program, and for a network
         with an output transform its rules. Call it before compiling a step that calls the
         engine; planning inside the trace breaks the graph (and the first call recompiles)."""
+        reads = getattr(module, "reads", None)
+        if reads is not None:
+            reduced = self.reduced(tuple(sorted(set(wanted), key=_sort_key)), outputs, reads)
+            wanted = frozenset(k for k in reduced.values() if k is not None)
         transform = getattr(module, "transform", None)
         if transform is not None:
             rules = self.transformed(transform, tuple(sorted(set(wanted), key=_sort_key)))
@@ -175,6 +181,20 @@ class TaylorEngine:
     ) -> dict[Key, torch.Tensor]:
         if not supports(module):
             raise TypeError(f"the taylor engine cannot read this module: {unsupported(module)}")
+        reads = getattr(module, "reads", None)  # a Composite: outputs over some inputs only
+        if reads is None:
+            return self._evaluate(module, x, wanted, outputs, create_graph)
+        keys = tuple(sorted(set(wanted), key=_sort_key))
+        reduced = self._reduced.get((keys, tuple(outputs), reads))  # plain lookup: traceable
+        if reduced is None:
+            reduced = self.reduced(keys, outputs, reads)
+        table = self._evaluate(module, x, [k for k in reduced.values() if k is not None],
+                               outputs, create_graph)
+        zeros = x.new_zeros(x.shape[0])  # derivatives along inputs a field does not read
+        return {k: zeros if r is None else table[r] for k, r in reduced.items()}
+
+    def _evaluate(self, module: nn.Module, x: torch.Tensor, wanted: Iterable[Key],
+                  outputs: Sequence[str], create_graph: bool) -> dict[Key, torch.Tensor]:
         transform = getattr(module, "transform", None)
         if transform is None:
             program = self.program(wanted, x.shape[-1], outputs)
@@ -198,6 +218,17 @@ class TaylorEngine:
                 v = torch.as_tensor(rule(env), dtype=x.dtype, device=x.device)
                 out[key] = v.expand(x.shape[0]) if v.ndim == 0 else v
             return out
+
+    @untraced
+    def reduced(self, keys: tuple[Key, ...], outputs: Sequence[str],
+                reads: tuple[tuple[int, ...] | None, ...]) -> dict[Key, Key | None]:
+        """Each key without its identically-zero part (None: all zero), for a module whose
+        output j reads the input columns ``reads[j]`` only (None: all of them)."""
+        cache_key = (keys, tuple(outputs), reads)
+        if cache_key not in self._reduced:
+            depends = {f: r for f, r in zip(outputs, reads, strict=True) if r is not None}
+            self._reduced[cache_key] = {k: reduce_key(k, depends) for k in keys}
+        return self._reduced[cache_key]
 
     @untraced
     def transformed(self, transform: nn.Module, keys: tuple[Key, ...]) -> dict[Key, Compiled]:

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ..models.activations import ACTIVATIONS, Activation, Derivs
+from ..models.composite import Composite
 from ..models.features import PeriodicEmbedding
 from ..models.mlp import MLP, FourierFeatures, Normalize
 from .taylor_rules import (
@@ -119,6 +120,15 @@ def _mlp(h: Jet, layer: MLP, ctx: Context) -> Jet:
     return _chain(h, (m for _, m in layer.named_layers()), ctx)
 
 
+def _composite(h: Jet, layer: Composite, ctx: Context) -> Jet:
+    """Each network on its own input columns, outputs side by side in the declared order;
+    the raw output (the engine applies an output transform itself)."""
+    blocks = [RULES[type(net)](h if cols is None else select(h, cols), net, ctx)
+              for net, cols in layer.parts()]
+    y = concat(blocks)
+    return select(y, layer.order) if layer.permuted else y
+
+
 #: layer type -> rule(jet, layer, ctx) -> jet
 RULES: dict[type, Rule] = {
     nn.Linear: _linear,
@@ -137,6 +147,7 @@ RULES: dict[type, Rule] = {
     PeriodicEmbedding: _periodic,
     nn.Sequential: _sequential,
     MLP: _mlp,
+    Composite: _composite,
 }
 
 #: layers whose rule holds for some settings only: why not for this one, or None
@@ -154,6 +165,7 @@ SETTINGS: dict[type, Callable[[Any], str | None]] = {
 PARTS: dict[type, Callable[[Any], list[tuple[str, nn.Module]]]] = {
     nn.Sequential: lambda m: list(m.named_children()),
     MLP: lambda m: m.named_layers(),
+    Composite: lambda m: [(f"nets.{n}", c) for n, c in m.nets.named_children()],
 }
 
 

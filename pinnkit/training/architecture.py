@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..config import Config
 from ..errors import ConfigError, did_you_mean
+from ..expr.analysis import symbols
 from ..models.transform import OutputTransform
 from ..problem import CompiledProblem
 
@@ -38,5 +39,17 @@ def output_transform(problem: CompiledProblem, cfg: Config) -> OutputTransform |
     spec = cfg.model.transform
     if spec is None:
         return None
-    return OutputTransform(spec, problem.inputs, problem.outputs, problem.constants)
+    transform = OutputTransform(spec, problem.inputs, problem.outputs, problem.constants)
+    for field, own in problem.depends.items():  # a(x, y) stays a function of x, y
+        compiled = transform.compiled.get(field)
+        other = [n for n in problem.inputs if n not in own and
+                 compiled is not None and n in symbols(compiled.tree)]
+        if other:
+            key = f"model.transform.{field}" if isinstance(spec, dict) else "model.transform"
+            raise ConfigError(key, f"the transform of {field} reads {other[0]}, but outputs "
+                              f"declares {field} over {', '.join(own)} only",
+                              f"an expression of net and {', '.join(own)}",
+                              f"drop {other[0]} from the transform, or add it to {field}'s "
+                              "inputs in outputs")
+    return transform
 

@@ -27,7 +27,7 @@ from ..checks import check_levels
 from ..config import Config, located
 from ..engines import ENGINES, Engine, make_engine
 from ..errors import ConfigError, PinnkitError, line_of
-from ..models.mlp import MLP
+from ..models.composite import build_network
 from ..problem import CompiledProblem
 from .architecture import output_transform, periodic_columns
 from .distributed import SINGLE, Dist, device_for
@@ -141,7 +141,8 @@ def resolve_device(name: str, line: int | None = None) -> torch.device:
     return torch.device(name)
 
 
-def build_model(problem: CompiledProblem, cfg: Config) -> MLP:
+def build_model(problem: CompiledProblem, cfg: Config) -> torch.nn.Module:
+    """pinnkit's MLP, or for outputs over some inputs only a Composite of MLPs."""
     lo, hi = problem.shape.bounds()
     ff = cfg.model.fourier_features
     try:  # model.periodic and model.transform, checked against the problem
@@ -149,9 +150,10 @@ def build_model(problem: CompiledProblem, cfg: Config) -> MLP:
     except ConfigError as exc:
         raise located(exc, cfg) from None
     torch.manual_seed(cfg.training.seed)
-    return MLP(len(problem.inputs), len(problem.outputs), cfg.model.width, cfg.model.depth,
-               cfg.model.activation, lo.tolist(), hi.tolist(),
-               (ff.features, ff.sigma) if ff else None, cfg.training.seed, periodic, transform)
+    return build_network(len(problem.inputs), problem.outputs, problem.depend_columns,
+                         cfg.model.width, cfg.model.depth, cfg.model.activation, lo.tolist(),
+                         hi.tolist(), (ff.features, ff.sigma) if ff else None,
+                         cfg.training.seed, periodic, transform)
 
 
 def validate_stages(problem: CompiledProblem, cfg: Config, model: torch.nn.Module,
