@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", help="write the values to this .csv or .npz (default: print CSV)")
     ev.add_argument("--checkpoint", choices=("last", "best"), default="last")
     ev.add_argument("--grid", type=int, default=40_000, help="points of the error grid")
+    ev.add_argument("--reference", metavar="FILE", help="errors at the points of this CSV/NPZ "
+                    "table (columns: the inputs and any outputs) instead of the run's own")
     ev.add_argument("--trust", action="store_true", help=TRUST_HELP)
     pl = sub.add_parser("plot", help="PNGs of prediction, reference, error and loss history")
     pl.add_argument("run", help="run folder, e.g. runs/heat")
@@ -185,8 +187,11 @@ def _check(args: argparse.Namespace) -> int:
             print(f"pinnkit: error: {report.error}", file=sys.stderr, flush=True)
         else:
             print(report.render(), flush=True)
-            for obs in resolve(path, args.overrides)[0].data:  # rows, NaN cells skipped
+            compiled = resolve(path, args.overrides)[0]
+            for obs in compiled.data:  # rows, NaN cells skipped
                 print(f"  {obs.summary()}", flush=True)
+            if compiled.reference is not None:  # its points, and the fields it compares
+                print(f"  {compiled.reference.summary()}", flush=True)
     return 2 if failed else 0
 
 
@@ -207,20 +212,36 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .evaluate import check_grid, check_out, load, read_points, split_names, write_table
+    from .evaluate import (
+        check_grid,
+        check_out,
+        errors_text,
+        load,
+        read_points,
+        split_names,
+        write_table,
+    )
 
     if args.points is None and (args.fields or args.out):
         raise PinnkitError("--fields and --out need --points FILE.csv|npz. Fix: add "
                            "--points, or leave them out to see the errors on a grid")
+    if args.points is not None and args.reference is not None:
+        raise PinnkitError("--reference measures errors at its table's points and --points "
+                           "evaluates fields at others. Fix: give one of them")
     check_grid(args.grid)  # before any work, like --out
     check_out(args.out)  # before any work: a missing folder is found now, not at the end
     trained = load(args.run, args.checkpoint, trust=args.trust)
     if args.points is None:
-        n, errors = trained.grid_errors(args.grid)
-        print(f"{args.run} ({args.checkpoint}.pt, step {trained.step}) on {n} grid points:")
-        print(f"{'field':<10}{'rel L2':>12}{'max abs':>12}")
-        for f in trained.outputs:
-            print(f"{f:<10}{errors['l2_relative'][f]:>12.3e}{errors['max_abs'][f]:>12.3e}")
+        head = f"{args.run} ({args.checkpoint}.pt, step {trained.step})"
+        if args.reference is not None or trained.problem.reference is not None:
+            table = trained.reference_table(args.reference, key="--reference")
+            n, errors = trained.table_errors(table)
+            shown = os.path.relpath(table.file) if table.file is not None else table.path
+            where = f"at the {n} points of {shown}"
+        else:
+            n, errors = trained.grid_errors(args.grid)
+            where = f"on {n} grid points"
+        print(errors_text(f"{head} {where}:", trained.outputs, errors))
         return 0
     x = read_points(args.points, trained.inputs)
     outside = trained.outside(x)

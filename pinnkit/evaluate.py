@@ -24,10 +24,11 @@ from .config import PROBLEM_KEYS, Config, load_config, to_data
 from .engines import derivatives as field_derivatives
 from .engines import make_engine
 from .errors import ConfigError, ExprError, PinnkitError
+from .exact import ReferenceChanged, ReferenceTable, load_reference
 from .problem import CompiledProblem, Problem
 from .setup import resolve, run_config
 from .training.checkpoint import load as load_checkpoint
-from .training.metrics import evaluation_points, predict, reference_errors
+from .training.metrics import errors_at, evaluation_points, predict, reference_errors
 from .training.setup import DTYPES, build_model
 from .training.state import check_model_class
 from .training.trainer import Fitted
@@ -50,6 +51,9 @@ class TrainedModel:
     step: int                               # global step of the checkpoint
     params: dict[str, float] = field(default_factory=dict)  # learned parameters' values
     metrics: dict[str, Any] = field(default_factory=dict)   # metrics.json, when present
+    # why the run's reference table was not read (changed or moved since training); the
+    # errors against it then raise this, while predict and derivatives work as before
+    stale_reference: str | None = None
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -137,7 +141,16 @@ class TrainedModel:
         return x, as_numpy
 
     def grid_errors(self, n: int = GRID_POINTS) -> tuple[int, dict[str, dict[str, float]]]:
-        """Relative L2 and largest absolute error per field on a fresh grid of ~n points."""
+        """Errors per field against the closed-form reference on a fresh grid of ~n points:
+        ``{"l2_relative": {u: ...}, "mean_abs": ..., "max_abs": ..., "pooled":
+        {"l2_relative": ...}}`` (see ``pinnkit.training.metrics.field_errors``)."""
+        if self.stale_reference is not None:
+            raise PinnkitError(self.stale_reference)
+        if self.problem.reference is not None:
+            raise PinnkitError(f"the reference of {self.run_dir} is the table "
+                               f"{self.problem.reference.path}: its errors are measured at the "
+                               "table's points, not on a grid. Fix: use table_errors() "
+                               "(pinnkit eval RUN without --grid)")
         if self.problem.exact is None:
             raise PinnkitError(f"{self.run_dir} has no reference solution (exact), so there is "
                                "nothing to compare on a grid. Fix: add exact: to the config, or "
@@ -146,6 +159,34 @@ class TrainedModel:
         check_grid(n)
         x = evaluation_points(self.problem.shape, n, seed=54321)
         return len(x), reference_errors(self.model, self.problem, x)
+
+    def table_errors(self, reference: str | Path | Mapping[str, Any] | ReferenceTable | None
+                     = None, *, key: str = "reference"
+                     ) -> tuple[int, dict[str, dict[str, float]]]:
+        """Errors per field at a reference table's points, as ``grid_errors`` gives them:
+        the run's own table (``exact: {file: ...}``) or ``reference``, a CSV or NPZ file
+        (relative to the working directory) or columns ``{"x": xs, "t": ts, "u": us}``.
+        Its columns are the inputs and any of the outputs (a field without a column is
+        not compared); its errors name ``key`` (the CLI's is ``--reference``). Returns
+        (points, errors); the network is evaluated in batches."""
+        table = reference if isinstance(reference, ReferenceTable) else \
+            self.reference_table(reference, key=key)
+        return len(table.x), errors_at(self.model, table.x, table.matrix(), self.outputs)
+
+    def reference_table(self, reference: str | Path | Mapping[str, Any] | None = None, *,
+                        key: str = "reference") -> ReferenceTable:
+        """The table ``table_errors`` compares with, read and checked."""
+        if reference is None:
+            if self.stale_reference is not None:
+                raise PinnkitError(self.stale_reference)
+            if self.problem.reference is None:
+                raise PinnkitError(f"{self.run_dir} has no reference table (exact: {{file: "
+                                   "...}). Fix: pass one, table_errors('reference.csv') or "
+                                   "pinnkit eval RUN --reference FILE")
+            return self.problem.reference
+        spec = {"table": reference} if isinstance(reference, Mapping) else {"file": reference}
+        return load_reference(spec, self.inputs, self.outputs, self.problem.shape,
+                              [Path.cwd()], prefix=key, file_key="")
 
     def outside(self, points: np.ndarray) -> str | None:
         """'3 of 10 points lie outside the domain Box(...)', or None when all lie inside
@@ -178,7 +219,7 @@ class Run(TrainedModel):
         return cls(fitted.model, fitted.problem, fitted.config,
                    fitted.run_dir,  # type: ignore[arg-type]  # None when nothing was written
                    int(metrics["steps"]), dict(metrics.get("parameters", {})), metrics,
-                   fitted.history, fitted.best_model)
+                   history=fitted.history, best_model=fitted.best_model)
 
 
 def load(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu",
@@ -199,7 +240,14 @@ def load(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu",
                            "the folder pinnkit train wrote, e.g. runs/heat")
     if checkpoint not in ("last", "best"):
         raise PinnkitError(f"checkpoint '{checkpoint}' is not known; expected 'last' or 'best'")
-    compiled, cfg = _problem_of(cfg_path, problem, trust)
+    try:
+        compiled, cfg = _problem_of(cfg_path, problem, trust)
+        stale = None
+    except ReferenceChanged as exc:  # the network is still good: load it without the table
+        if problem is not None:  # the Problem's own exact: nothing recorded to drop
+            raise
+        compiled, cfg = _problem_of(cfg_path, problem, trust, ["exact=null"])
+        stale = str(exc)
     ckpt = load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt", device)
     state = ckpt["state"]
     model = (build_model(compiled, cfg) if model is None else model).to(
@@ -218,7 +266,8 @@ def load(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu",
     compiled.parameters.to(device=device)
     params = compiled.parameters.floats()
     metrics = read_metrics(run_dir / "metrics.json")
-    return TrainedModel(model, compiled, cfg, run_dir, int(state["step"]), params, metrics)
+    return TrainedModel(model, compiled, cfg, run_dir, int(state["step"]), params, metrics,
+                        stale)
 
 
 def read_metrics(path: Path) -> dict[str, Any]:
@@ -240,13 +289,13 @@ def read_metrics(path: Path) -> dict[str, Any]:
     return metrics
 
 
-def _problem_of(cfg_path: Path, problem: Problem | None, trust: bool = False
-                ) -> tuple[CompiledProblem, Config]:
+def _problem_of(cfg_path: Path, problem: Problem | None, trust: bool = False,
+                overrides: Sequence[str] = ()) -> tuple[CompiledProblem, Config]:
     if problem is not None:
         data = {k: v for k, v in to_data(load_config(cfg_path)).items()
                 if k not in PROBLEM_KEYS}
         return resolve(problem, config=data)
-    return resolve(run_config(cfg_path.parent, trust))
+    return resolve(run_config(cfg_path.parent, trust), overrides)
 
 
 def split_names(text: str) -> list[str]:
@@ -330,6 +379,21 @@ def _read_csv(path: Path, inputs: Sequence[str]) -> np.ndarray:
                               f"{','.join(row)}", "one number per input column",
                               "fix or remove that line") from None
     return out
+
+
+def errors_text(title: str, outputs: Sequence[str], errors: Mapping[str, Any]) -> str:
+    """The table ``pinnkit eval`` prints: one row per field (a field the reference does not
+    hold says so), then the relative L2 error pooled over the fields."""
+    lines = [title, f"{'field':<10}{'rel L2':>12}{'mean abs':>12}{'max abs':>12}"]
+    for f in outputs:
+        if f not in errors["l2_relative"]:
+            lines.append(f"{f:<10}{'(no reference)':>36}")
+            continue
+        lines.append(f"{f:<10}" + "".join(f"{errors[k][f]:>12.3e}"
+                                         for k in ("l2_relative", "mean_abs", "max_abs")))
+    if "pooled" in errors and len(errors["l2_relative"]) > 1:
+        lines.append(f"{'pooled':<10}{errors['pooled']['l2_relative']:>12.3e}")
+    return "\n".join(lines)
 
 
 def check_grid(n: Any) -> None:

@@ -48,8 +48,10 @@ class ReferenceTable:
     that interpolates them (NaN for a field the table lacks), which pictures and checks use."""
 
     def __init__(self, path: str, sha256: str | None, x: np.ndarray,
-                 values: Mapping[str, np.ndarray], outputs: Sequence[str]) -> None:
-        self.path, self.sha256, self.x = path, sha256, x
+                 values: Mapping[str, np.ndarray], outputs: Sequence[str],
+                 file: Path | None = None) -> None:
+        self.path, self.sha256, self.x = path, sha256, x  # path: as the config writes it
+        self.file = file  # where it was found; None for columns given in memory
         self.outputs = tuple(outputs)
         self.values = {f: values[f] for f in self.outputs if f in values}
         self._interpolants: dict[bytes, Any] = {}
@@ -146,7 +148,7 @@ def load_reference(spec: Mapping[str, Any], inputs: Sequence[str], outputs: Sequ
     most = LIMITS["table.rows"][0]
     if "table" in spec:
         table = table_from_arrays(spec["table"], f"{prefix}.table", where)
-        digest = None
+        digest, path = None, None
     else:
         if not isinstance(file, (str, Path)) or not str(file):
             raise where.error(f"found {type(file).__name__} {file!r}", "a file name",
@@ -168,7 +170,7 @@ def load_reference(spec: Mapping[str, Any], inputs: Sequence[str], outputs: Sequ
     rows = len(next(iter(table.columns.values())))
     if rows > most:  # an in-memory table; files are bounded as they are read
         raise where.error(f"{table.path} has {rows:,} rows", f"at most {most:,}")
-    return _checked(table, digest, inputs, outputs, shape, where)
+    return _checked(table, digest, inputs, outputs, shape, where, path)
 
 
 def _changed(where: Where, found: str, sub: str = "file") -> ReferenceChanged:
@@ -186,7 +188,7 @@ def _near(name: str, names: Sequence[str]) -> str:
 
 
 def _checked(table: Any, digest: str | None, inputs: Sequence[str], outputs: Sequence[str],
-             shape: Shape, where: Where) -> ReferenceTable:
+             shape: Shape, where: Where, file: Path | None) -> ReferenceTable:
     """Columns: every input, at least one output, nothing else; values finite or NaN."""
     expected = (f"columns named after the inputs ({', '.join(inputs)}) and outputs "
                 f"({', '.join(outputs)})")
@@ -211,4 +213,5 @@ def _checked(table: Any, digest: str | None, inputs: Sequence[str], outputs: Seq
         if not np.isfinite(col).any():
             raise where.error(f"{table.path}, column '{f}' has no values (all nan)",
                               "at least one number", "fill the column or remove it")
-    return ReferenceTable(table.path, digest, x, {f: table.columns[f] for f in fields}, outputs)
+    return ReferenceTable(table.path, digest, x, {f: table.columns[f] for f in fields}, outputs,
+                          file)

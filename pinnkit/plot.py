@@ -47,6 +47,9 @@ def plot_run(run_dir: str | Path, checkpoint: str = "last", out_dir: str | Path 
     inside the run folder or ``out_dir``). ``trust``: as for ``load``."""
     figure_cls = require_matplotlib()
     trained = load(run_dir, checkpoint, problem=problem, trust=trust)
+    if trained.stale_reference is not None:
+        warnings.warn(f"{trained.stale_reference}; plotting without the reference",
+                      stacklevel=2)
     root = Path(out_dir) if out_dir is not None else Path(run_dir)
     out = folder_for(root if out_dir is not None else root / "plots", root)
     snap = field_snapshot(trained)
@@ -80,7 +83,7 @@ def _new(figure_cls: Any, panels: int) -> tuple[Any, list[Any]]:
 def field_figure(figure_cls: Any, snap: FieldSnapshot, name: str, path: Path) -> Path:
     """Prediction, reference and |error| of one field: heatmaps in 2-D, curves in 1-D."""
     pred = snap.prediction[name]
-    ref = snap.reference[name] if snap.reference is not None else None
+    ref = snap.reference_of(name)
     grid = snap.grid
     if len(grid.axes) == 1:
         fig, axs = _new(figure_cls, 1 if ref is None else 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -99,7 +100,7 @@ def located(exc: ConfigError, cfg: Config) -> ConfigError:
 #: the top-level keys that describe the problem; with ``problem: file.py:Class`` the class
 #: supplies those the YAML does not give
 PROBLEM_KEYS = ("inputs", "outputs", "domain", "exact", "constants", "equations", "conditions",
-                "objective", "parameters", "data")
+                "objective", "parameters", "data", "fields")
 
 
 def to_data(cfg: Config) -> dict[str, Any]:
@@ -128,10 +129,11 @@ def to_data(cfg: Config) -> dict[str, Any]:
 
 
 def relocated(cfg: Config, folder: Path) -> Config:
-    """``cfg`` with its relative file paths (``problem:``, ``data.*.file``, a ``domain:``
-    mesh) rewritten to be found from ``folder``, where a run folder's ``config.yaml`` is
-    written: ``--resume``, ``eval`` and ``plot`` then read that file from any working
-    directory. A path that does not name an existing file is left as written."""
+    """``cfg`` with its relative file paths (``problem:``, ``data.*.file``, ``fields.*.file``,
+    ``conditions.*.file``, ``exact.file`` with the reference table's SHA-256 beside it, a
+    ``domain:`` mesh) rewritten to be found from ``folder``, where a run folder's
+    ``config.yaml`` is written: ``--resume``, ``eval`` and ``plot`` then read that file from
+    any working directory. A path that does not name an existing file is left as written."""
     bases = [Path.cwd()]
     if cfg.source and not cfg.source.startswith("<"):
         bases.insert(0, Path(cfg.source).resolve().parent)
@@ -148,7 +150,12 @@ def relocated(cfg: Config, folder: Path) -> Config:
         file, cls = problem.rsplit(":", 1)
         problem = f"{move(file)}:{cls}"
     data = {k: dataclasses.replace(v, file=move(v.file)) for k, v in cfg.data.items()}
-    return dataclasses.replace(cfg, problem=problem, data=data,
+    fields = {k: dataclasses.replace(v, file=move(v.file)) for k, v in cfg.fields.items()}
+    conditions = {k: dataclasses.replace(v, file=move(v.file)) for k, v in
+                  cfg.conditions.items()}  # a condition's table (file:)
+    return dataclasses.replace(cfg, problem=problem, data=data, fields=fields,
+                               conditions=conditions,
+                               exact=_recorded_table(cfg.exact, cfg.outputs, bases, move),
                                domain=_moved_meshes(cfg.domain, move))
 
 
@@ -168,6 +175,22 @@ def _moved_meshes(spec: Any, move: Callable[[str], str]) -> Any:
         else:
             out[k] = _moved_meshes(v, move)
     return out
+
+
+def _recorded_table(exact: Any, outputs: Sequence[str], bases: list[Path],
+                    move: Callable[[str], str]) -> Any:
+    """``exact: {file: ...}`` as a run records it: the path moved like the others, and
+    the file's SHA-256, so that the run compares against that table or refuses later."""
+    file = exact.get("file") if isinstance(exact, dict) and "file" not in outputs else None
+    if not isinstance(file, str) or not file:
+        return exact
+    path = Path(file)
+    found = path if path.is_absolute() else next((b / path for b in bases
+                                                  if (b / path).is_file()), None)
+    if found is None or not found.is_file():
+        return exact
+    digest = hashlib.sha256(found.read_bytes()).hexdigest()
+    return {**exact, "file": move(file), "sha256": exact.get("sha256") or digest}
 
 
 def to_yaml(cfg: Config) -> str:

@@ -1,4 +1,5 @@
-"""Accuracy against the reference: relative L2 error per field on a fresh grid."""
+"""Accuracy against the reference: errors per field on a fixed grid (a closed-form
+``exact``) or at a reference table's points (``exact: {file: ...}``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,13 @@ import torch
 from ..errors import ConfigError
 from ..geometry import Shape, get_sampler
 from ..problem import CompiledProblem
+
+
+def validation_points(problem: CompiledProblem) -> np.ndarray:
+    """Where training measures its errors: the reference table's points, else a grid."""
+    if problem.reference is not None:
+        return problem.reference.x
+    return evaluation_points(problem.shape)
 
 
 def evaluation_points(shape: Shape, n: int = 16384, seed: int = 12345) -> np.ndarray:
@@ -27,8 +35,9 @@ def evaluation_points(shape: Shape, n: int = 16384, seed: int = 12345) -> np.nda
 def check_reference(problem: CompiledProblem, key: str, line: int | None,
                     source: str | None) -> None:
     """The reference must be finite on the validation points: a NaN there makes every
-    error NaN, so best.pt (which keeps the lowest error) would never be written."""
-    if problem.exact is None:
+    error NaN, so best.pt (which keeps the lowest error) would never be written. (A
+    reference table's cells were checked as it was read; an empty one means no value.)"""
+    if problem.exact is None or problem.reference is not None:
         return
     x = evaluation_points(problem.shape)
     with torch.no_grad():
@@ -58,20 +67,55 @@ def relative_l2(model: torch.nn.Module, problem: CompiledProblem, x: np.ndarray
 
 def reference_errors(model: torch.nn.Module, problem: CompiledProblem, x: np.ndarray
                      ) -> dict[str, dict[str, float]]:
-    """Relative L2 and largest absolute error per field at ``x``; {} without a reference."""
+    """``field_errors`` against ``exact`` evaluated at ``x``; {} without a reference."""
     if problem.exact is None:
         return {}
-    p = next(model.parameters())
-    xt = torch.as_tensor(x, dtype=torch.float64)
     with torch.no_grad():
-        ref = problem.exact(xt).to(torch.float64)
-    pred = predict(model, xt.to(device=p.device, dtype=p.dtype)).to(torch.float64).cpu()
-    l2, linf = {}, {}
-    for j, f in enumerate(problem.outputs):
-        diff = pred[:, j] - ref[:, j]
-        norm, err = float(torch.linalg.norm(ref[:, j])), float(torch.linalg.norm(diff))
-        # a reference that is zero everywhere has no relative error: the RMS error stands in
-        # (the output_scale check says so before training)
-        l2[f] = err / norm if norm > 0 else err / math.sqrt(max(len(diff), 1))
-        linf[f] = float(diff.abs().max()) if len(diff) else 0.0
-    return {"l2_relative": l2, "max_abs": linf}
+        ref = problem.exact(torch.as_tensor(x, dtype=torch.float64)).to(torch.float64)
+    return errors_at(model, x, ref.cpu().numpy(), problem.outputs)
+
+
+def errors_at(model: torch.nn.Module, x: np.ndarray, ref: np.ndarray,
+              outputs: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """``field_errors`` of the network's prediction at ``x`` (N, d) against ``ref``
+    (N, len(outputs), NaN where there is no reference value); evaluated in batches."""
+    p = next(model.parameters())
+    xt = torch.as_tensor(x, dtype=torch.float64).to(device=p.device, dtype=p.dtype)
+    pred = predict(model, xt).to(torch.float64).cpu().numpy()
+    return field_errors(pred, ref, outputs)
+
+
+def field_errors(pred: np.ndarray, ref: np.ndarray, outputs: tuple[str, ...]
+                 ) -> dict[str, dict[str, float]]:
+    """Errors per field at the rows where the reference has a value (a finite one):
+
+    - ``l2_relative``: ||u - u_ref||_2 / ||u_ref||_2 (for a reference that is zero at every
+      compared point, the root-mean-square error stands in: the relative one is undefined);
+    - ``mean_abs``: mean |u - u_ref| (the L1 error per point); ``max_abs``: max |u - u_ref|;
+    - ``pooled``: ``{"l2_relative": ...}`` over every compared field at once, sqrt(sum of
+      squared errors / sum of squared references), the same zero rule.
+
+    A field the reference has no value for (a table without its column) is left out.
+    """
+    l2, l1, linf = {}, {}, {}
+    err2 = ref2 = 0.0
+    count = 0
+    for j, f in enumerate(outputs):
+        have = np.isfinite(ref[:, j])
+        if not have.any():
+            continue
+        diff = pred[have, j] - ref[have, j]
+        e2, r2 = float(diff @ diff), float(ref[have, j] @ ref[have, j])
+        l2[f] = _relative(e2, r2, len(diff))
+        l1[f] = float(np.mean(np.abs(diff)))
+        linf[f] = float(np.max(np.abs(diff)))
+        err2, ref2, count = err2 + e2, ref2 + r2, count + len(diff)
+    out = {"l2_relative": l2, "mean_abs": l1, "max_abs": linf}
+    if count:
+        out["pooled"] = {"l2_relative": _relative(err2, ref2, count)}
+    return out
+
+
+def _relative(err2: float, ref2: float, n: int) -> float:
+    """sqrt(err2 / ref2); the RMS error sqrt(err2 / n) where the reference is all zero."""
+    return math.sqrt(err2 / ref2) if ref2 > 0 else math.sqrt(err2 / max(n, 1))

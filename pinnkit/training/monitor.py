@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -17,15 +17,17 @@ import torch
 from ..config import Config, located
 from ..errors import ConfigError
 from ..problem import CompiledProblem
-from .metrics import evaluation_points, reference_errors
+from .metrics import errors_at, reference_errors, validation_points
 from .snapshot import FieldSnapshot, PlotGrid, plot_grid, snapshot
 from .state import TrainState
 
 if TYPE_CHECKING:
     from .trainer import Closure
 
-# record keys of the errors against the reference: l2/u (relative), linf/u (absolute)
-ERROR_TAGS = {"l2_relative": "l2", "max_abs": "linf"}
+# record keys of the errors against the reference: l2/u (relative L2), l1/u (mean absolute),
+# linf/u (max absolute); and l2_pooled (relative L2 over every compared field at once)
+ERROR_TAGS = {"l2_relative": "l2", "mean_abs": "l1", "max_abs": "linf"}
+POOLED = "l2_pooled"
 
 
 class Monitor:
@@ -33,7 +35,8 @@ class Monitor:
 
     def __init__(self, problem: CompiledProblem, cfg: Config) -> None:
         self.problem = problem
-        self.eval_x = evaluation_points(problem.shape)
+        self.eval_x = validation_points(problem)  # a reference table's points, or a grid
+        self.eval_ref = problem.reference.matrix() if problem.reference is not None else None
         self.grid = picture_grid(problem, cfg)
         self.mark_time, self.mark_step = time.perf_counter(), 0
 
@@ -71,10 +74,9 @@ class Monitor:
         return record
 
     def errors(self, model: torch.nn.Module) -> dict[str, float]:
-        out = {}
-        for kind, per_field in reference_errors(model, self.problem, self.eval_x).items():
-            out.update({f"{ERROR_TAGS[kind]}/{f}": v for f, v in per_field.items()})
-        return out
+        errors = reference_errors(model, self.problem, self.eval_x) if self.eval_ref is None \
+            else errors_at(model, self.eval_x, self.eval_ref, self.problem.outputs)
+        return error_record(errors)
 
     @staticmethod
     def validation(record: dict[str, float]) -> float:
@@ -84,6 +86,39 @@ class Monitor:
 
     def snapshot(self, model: torch.nn.Module) -> FieldSnapshot:
         return snapshot(model, self.problem, self.grid)
+
+    def reference(self) -> dict[str, Any] | None:
+        """Where the errors are measured, for metrics.json; None without a reference."""
+        table = self.problem.reference
+        if table is not None:
+            return {"table": table.path, "sha256": table.sha256, "points": len(self.eval_x),
+                    "fields": list(table.fields)}
+        if self.problem.exact is None:
+            return None
+        return {"grid": "closed form", "points": len(self.eval_x),
+                "fields": list(self.problem.outputs)}
+
+
+def error_record(errors: dict[str, dict[str, float]]) -> dict[str, float]:
+    """``field_errors`` as record keys: l2/u, l1/u, linf/u and l2_pooled."""
+    out = {f"{tag}/{f}": v for kind, tag in ERROR_TAGS.items()
+           for f, v in errors.get(kind, {}).items()}
+    if "pooled" in errors:
+        out[POOLED] = errors["pooled"]["l2_relative"]
+    return out
+
+
+def error_metrics(record: dict[str, float]) -> dict[str, Any]:
+    """A record's errors as metrics.json has them: per field (``l2_relative_error``,
+    ``mean_abs_error``, ``max_abs_error``) and ``l2_relative_error_pooled`` when known."""
+    def per(prefix: str) -> dict[str, float]:
+        return {k[len(prefix):]: v for k, v in record.items() if k.startswith(prefix)}
+
+    out: dict[str, Any] = {"l2_relative_error": per("l2/"), "mean_abs_error": per("l1/"),
+                           "max_abs_error": per("linf/")}
+    if POOLED in record:
+        out["l2_relative_error_pooled"] = record[POOLED]
+    return out
 
 
 def picture_grid(problem: CompiledProblem, cfg: Config) -> PlotGrid:

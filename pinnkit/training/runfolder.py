@@ -116,7 +116,7 @@ def field_pictures(snap: FieldSnapshot) -> dict[str, np.ndarray]:
     pictures = {}
     two_d = len(snap.grid.axes) == 2
     for f, pred in snap.prediction.items():
-        ref = snap.reference[f] if snap.reference is not None else None
+        ref = snap.reference_of(f)
         if two_d:
             both = pred if ref is None else np.concatenate([pred.ravel(), ref.ravel()])
             lo, hi = np.nanmin(both), np.nanmax(both)

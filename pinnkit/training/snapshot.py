@@ -46,7 +46,12 @@ class FieldSnapshot:
 
     grid: PlotGrid
     prediction: dict[str, np.ndarray]       # field -> array of grid.shape
-    reference: dict[str, np.ndarray] | None  # None without an exact solution
+    reference: dict[str, np.ndarray] | None  # None without an exact solution; a table's
+    #                                          fields only (interpolated onto the grid)
+
+    def reference_of(self, field: str) -> np.ndarray | None:
+        """The reference of ``field`` on the grid, or None where there is none."""
+        return None if self.reference is None else self.reference.get(field)
 
     def error(self, field: str) -> np.ndarray:
         assert self.reference is not None
@@ -90,7 +95,7 @@ def plot_grid(shape: Shape, inputs: tuple[str, ...], n: int,
 
 def snapshot(model: torch.nn.Module, problem: CompiledProblem, grid: PlotGrid
              ) -> FieldSnapshot:
-    """Evaluate the network (and ``exact``) on ``grid``."""
+    """Evaluate the network (and ``exact``: a reference table interpolated) on ``grid``."""
     p = next(model.parameters())
     x = torch.as_tensor(grid.points, dtype=p.dtype, device=p.device)
     pred = predict(model, x).to(torch.float64).cpu().numpy()
@@ -105,6 +110,8 @@ def snapshot(model: torch.nn.Module, problem: CompiledProblem, grid: PlotGrid
         return col.reshape(grid.shape)
 
     fields = problem.outputs
+    # a reference table may hold some of the fields only: the others have no reference
+    known = problem.reference.fields if problem.reference is not None else fields
     return FieldSnapshot(grid, {f: shaped(pred, j) for j, f in enumerate(fields)},
                          None if ref is None else {f: shaped(ref, j)
-                                                   for j, f in enumerate(fields)})
+                                                   for j, f in enumerate(fields) if f in known})

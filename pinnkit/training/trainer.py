@@ -34,13 +34,15 @@ from .flat import FlatOptimizer
 from .gauss_newton import NormalEquations
 from .guard import NanGuard, diagnose, saved_note
 from .losses import Collocation, compiled_losses, term_losses
-from .monitor import Monitor, console_extra
-from .optimizers import patience, run_steps, stage_dtypes
+from .monitor import Monitor, console_extra, error_metrics
+from .optimizers import patience, stage_dtypes
+from .precision import matmul_precision
 from .runfolder import RunFolder, restore
 from .setup import DTYPES, Setup
 from .state import TrainState
 from .stop import StopRequest
 from .techniques import Techniques
+from .wholestep import AdamSteps
 
 
 @dataclass
@@ -148,7 +150,8 @@ def fit(setup: Setup, run_dir: Path | None, progress: bool = True, *, resume: bo
     # a Problem method of the user's (residual, exact) that raises, at any step: their
     # error, exit 2, not a traceback; the checkpoints written so far stay as they are
     model = setup.model if setup.user_model else None
-    with calling_user(files=user_files(setup.problem.problem, model)):
+    with calling_user(files=user_files(setup.problem.problem, model)), \
+            matmul_precision(setup.config.model.precision):  # ieee unless tf32 is asked for
         return _fit(setup, run_dir, progress, resume, stop_at, dist)
 
 
@@ -169,6 +172,8 @@ def _fit(setup: Setup, run_dir: Path | None, progress: bool, resume: bool,
                                               sum(s.steps for s in cfg.training.stages))
     techniques = Techniques(problem, cfg, state, engine)  # weights, causal, adaptive points
     closure = Closure(state, engine, problem, losses_fn, dist, techniques)
+    adam = AdamSteps(setup, state, engine, dist)  # on CUDA: the whole step, captured
+    compile_info.step = adam.info
     stages, log = cfg.training.stages, cfg.logging
     precisions = stage_dtypes(stages, cfg.model.dtype)
     last = len(stages) - 1
@@ -189,6 +194,7 @@ def _fit(setup: Setup, run_dir: Path | None, progress: bool, resume: bool,
                     state.set_precision(DTYPES[precisions[index]])
                     state.enter_stage(index, stage)
                 techniques.start_stage(stage)
+                adam.start_stage(stage)
                 guard.start(state)
                 console.stage(f"stage {index + 1}/{len(stages)} {stage.optimizer}",
                               stage.steps, state.stage_step)
@@ -199,7 +205,7 @@ def _fit(setup: Setup, run_dir: Path | None, progress: bool, resume: bool,
                         techniques.before_step(state.step)
                     guard.before_step(state)
                     assert state.optimizer is not None  # the stage's, made when it started
-                    taken = run_steps(state.optimizer, closure, step_limit(state, stage))
+                    taken = adam.run(closure, step_limit(state, stage))
                     if state.scheduler is not None:
                         state.scheduler.step()
                     ended = getattr(state.optimizer, "stop_reason", None)
@@ -306,8 +312,8 @@ def finish(state: TrainState, closure: Closure, monitor: Monitor, folder: RunFol
     losses.pop("total")
     state.tick()
     metrics: dict[str, Any] = {
-        "l2_relative_error": per("l2/"),
-        "max_abs_error": per("linf/"),
+        **error_metrics(last),  # l2_relative_error, mean_abs_error, max_abs_error, pooled
+        "reference": monitor.reference(),
         "loss": losses,
         "steps": state.step,
         "wall_time_s": round(state.elapsed, 3),
@@ -319,13 +325,14 @@ def finish(state: TrainState, closure: Closure, monitor: Monitor, folder: RunFol
         metrics["compile"] = {"enabled": compile_info.compiled, "reason": compile_info.reason,
                               "seconds": compile_info.compile_seconds,
                               "fallback": compile_info.fallback}
+        if compile_info.step is not None:  # the Adam stages' step (training/wholestep.py)
+            metrics["compile"]["step"] = compile_info.step
     if len(state.params):
         metrics["parameters"] = per("param/")
     best = min(state.history, key=lambda r: v if math.isfinite(v := Monitor.validation(r))
                else math.inf)
     metrics["best"] = {"step": int(best["step"]), "checkpoint": "best.pt",
-                       "l2_relative_error": per("l2/", best),
-                       "max_abs_error": per("linf/", best)}
+                       **error_metrics(best)}
     if len(state.params):
         metrics["best"]["parameters"] = per("param/", best)
     metrics["stages"] = [dict(s) for s in state.stops]
