@@ -117,7 +117,7 @@ def _sequential(h: Jet, layer: nn.Sequential, ctx: Context) -> Jet:
 
 def _mlp(h: Jet, layer: MLP, ctx: Context) -> Jet:
     """The raw output (the engine applies an output transform itself, symbolically)."""
-    return _chain(h, (m for _, m in layer.named_layers()), ctx)
+    return _chain(h, layer.layers(), ctx)
 
 
 def _composite(h: Jet, layer: Composite, ctx: Context) -> Jet:
@@ -181,6 +181,8 @@ def unsupported(module: nn.Module) -> str | None:
 
 def _unsupported(module: nn.Module, path: str, top: bool) -> str | None:
     kind = type(module)
+    if kind is MLP and (top or module.transform is None):
+        return None  # built of ruled layers only; the engine asks on every call, so fast
     where = f"layer '{path}' ({kind.__name__})" if path else f"the module ({kind.__name__})"
     if kind not in RULES:
         return f"{where} has no Taylor rule"

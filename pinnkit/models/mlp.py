@@ -104,19 +104,25 @@ class MLP(nn.Module):
     def raw(self, x: torch.Tensor) -> torch.Tensor:
         """The network's output before the output transform."""
         h = x
-        for _, layer in self.named_layers():
+        for layer in self.layers():
             h = layer(h)
         return h
 
-    def named_layers(self) -> list[tuple[str, nn.Module]]:
-        """(path, layer) in the order they act, the output transform left out; the one
+    def layers(self) -> list[nn.Module]:
+        """The layers in the order they act, the output transform left out; the one
         activation module appears after every hidden Linear."""
-        out: list[tuple[str, nn.Module]] = [("normalize", self.normalize)]
-        if self.periodic is not None:
-            out.append(("periodic", self.periodic))
-        if self.features is not None:
-            out.append(("features", self.features))
-        for i, layer in enumerate(self.hidden):
-            out += [(f"hidden.{i}", layer), ("activation", self.activation)]
-        out.append(("out", self.out))
+        mods = self._modules  # read directly: the engine asks on every call
+        out: list[nn.Module] = [m for m in (mods["normalize"], mods.get("periodic"),
+                                            mods.get("features")) if m is not None]
+        activation, hidden, last = mods["activation"], mods["hidden"], mods["out"]
+        assert activation is not None and hidden is not None and last is not None
+        for layer in hidden._modules.values():
+            assert layer is not None
+            out += (layer, activation)
+        out.append(last)
         return out
+
+    def named_layers(self) -> list[tuple[str, nn.Module]]:
+        """``layers()`` with their module paths, for messages."""
+        names = {id(m): n for n, m in self.named_modules()}
+        return [(names[id(m)], m) for m in self.layers()]
