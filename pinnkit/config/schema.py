@@ -141,8 +141,9 @@ class TrainingConfig:
     stages: tuple[StageConfig, ...] = _f(factory=lambda: (StageConfig(),),
                                          nonempty=True)  # run in order
     weights: dict[str, float] = _f(factory=dict)  # weight per loss term name; default 1
-    compile: str = _f("auto", choices=("auto", "true", "false"))  # torch.compile the loss;
-    # auto: only for runs of >= 2000 steps, where the compile time is repaid
+    compile: str = _f("auto", choices=("auto", "true", "false", "graph"))  # torch.compile the
+    # loss, and on CUDA the whole Adam step as a CUDA graph; auto: runs of >= 2000 steps
+    # only (compile time repaid); graph: the whole-step path on the CPU too, eagerly (tests)
     balance: BalanceConfig | None = None    # adaptive weights; `weights` are the start values
     causal: CausalConfig | None = None      # causal weighting of the equations in time
 

@@ -23,7 +23,9 @@ AUTO_MIN_STEPS = 2000
 #: dynamo recompiles a function at most this many times (new shapes, new stage settings)
 RECOMPILE_LIMIT = 64
 
-Mode = Literal["auto", "true", "false"] | bool
+#: ``graph`` compiles the loss as ``auto`` does; it selects the whole-step Adam path
+#: (training/wholestep.py) on every device, the CPU included, where it runs eagerly
+Mode = Literal["auto", "true", "false", "graph"] | bool
 
 
 @dataclass
@@ -38,6 +40,8 @@ class CompileInfo:
     graph_breaks: int = 0
     graphs: int = 0
     warnings: list[str] = field(default_factory=list)
+    # what ran the Adam steps (training/wholestep.py): path, reason, compile seconds
+    step: dict[str, Any] | None = None
 
     @property
     def compiled(self) -> bool:
@@ -94,11 +98,11 @@ def compile_available() -> tuple[bool, str]:
 
 def _decide(mode: Mode, steps: int, threshold: int) -> tuple[bool, str, str]:
     requested = str(mode).lower()
-    if requested not in ("auto", "true", "false"):
-        raise ValueError(f"compile mode must be auto, true or false, not {mode!r}")
+    if requested not in ("auto", "true", "false", "graph"):
+        raise ValueError(f"compile mode must be auto, true, false or graph, not {mode!r}")
     if requested == "false":
         return False, requested, "disabled by configuration"
-    if requested == "auto" and steps < threshold:
+    if requested in ("auto", "graph") and steps < threshold:
         return False, requested, f"auto: {steps} steps < {threshold}, compile time not repaid"
     ok, why = compile_available()
     if not ok:
@@ -116,8 +120,8 @@ def _counts() -> tuple[int, int]:
 
 
 def maybe_compile(fn: Callable[..., Any], mode: Mode = "auto", steps: int = 0, *,
-                  threshold: int = AUTO_MIN_STEPS, dynamic: bool = False
-                  ) -> tuple[Callable[..., Any], CompileInfo]:
+                  threshold: int = AUTO_MIN_STEPS, dynamic: bool = False,
+                  capture: bool = False) -> tuple[Callable[..., Any], CompileInfo]:
     """``fn`` wrapped with ``torch.compile(fn, dynamic=dynamic)`` when ``mode`` says so.
 
     ``mode``: ``"auto"`` (compile when ``steps >= threshold``), ``"true"``/True, or
@@ -125,7 +129,9 @@ def maybe_compile(fn: Callable[..., Any], mode: Mode = "auto", steps: int = 0, *
     first call completes: compile time, graph breaks, and whether it fell back to eager
     (on any exception while compiling, or when dynamo captured no graph at all).
     Shapes are static by default: a training step sees the same batch shape every time,
-    and static shapes give the CPU backend its fastest kernels.
+    and static shapes give the CPU backend its fastest kernels. ``capture``: compile with
+    ``mode="reduce-overhead"`` (on CUDA, the compiled code is recorded as a CUDA graph
+    and replayed; its static inputs must keep their addresses).
     """
     enabled, requested, reason = _decide(mode, steps, threshold)
     info = CompileInfo(requested, enabled, reason)
@@ -137,7 +143,7 @@ def maybe_compile(fn: Callable[..., Any], mode: Mode = "auto", steps: int = 0, *
     # raised for calls of this function only: dynamo's settings are the user's
     limits = {name: RECOMPILE_LIMIT for name in ("recompile_limit", "cache_size_limit")
               if getattr(dynamo_config, name, RECOMPILE_LIMIT) < RECOMPILE_LIMIT}
-    traced = torch.compile(fn, dynamic=dynamic)
+    traced = torch.compile(fn, dynamic=dynamic, mode="reduce-overhead" if capture else None)
 
     def compiled(*args: Any, **kwargs: Any) -> Any:
         with dynamo_config.patch(limits):
