@@ -147,9 +147,9 @@ def test_a_term_zero_by_dependence_is_a_check_error(tmp_path, capsys):
     assert main(["check", str(path)]) == 2
     out = capsys.readouterr().out
     assert "error   [dependence] equations.frozen (line 7 of " in out
-    assert ("equation 'frozen' (a_t + 0*a_xt) is identically zero: a_t and a_xt are zero (a "
-            "depends on x only), so it does not depend on the network and cannot be trained. "
-            "Fix: remove the term") in out
+    assert ("equation 'frozen' (a_t + 0*a_xt) is identically zero: a_t and a_xt are zero "
+            "because a depends on x only, so the term does not depend on the network and "
+            "cannot be trained. Fix: remove the term") in out
     with pytest.raises(pinnkit.CheckError, match=r"\[dependence\] equations.frozen"):
         pinnkit.train(path, run_dir=False, progress=False)
 
@@ -160,7 +160,8 @@ def test_zero_derivatives_in_a_live_term_are_a_note_and_a_full_group_too(tmp_pat
     assert main(["check", str(path)]) == 0
     out = capsys.readouterr().out
     assert "info    [dependence] equations.heat (line 6 of " in out
-    assert "equation 'heat' reads a_t is zero (a depends on x only): they are 0 there" in out
+    assert "equation 'heat' reads a_t, identically zero because a depends on x only: read " \
+        "as 0, not computed" in out
     assert "info    [dependence] outputs.2.b (line 3 of " in out
     assert "b is declared over every input (x, t), so it is an ordinary output" in out
     problem, cfg = resolve(path)

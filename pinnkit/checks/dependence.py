@@ -26,20 +26,23 @@ def check_dependence(ctx: Context) -> list[Finding]:
         names = sorted(p.name(problem.inputs) for p in term.zero)
         fields = sorted({p.field for p in term.zero})
         why = "; ".join(f"{f} depends on {', '.join(problem.depends[f])} only" for f in fields)
-        said = f"{' and '.join(names[:3])} {'is' if len(names) == 1 else 'are'} zero ({why})"
+        listed = " and ".join(names[:3])
+        because = f"because {why}"
         what = "objective term" if not term.squared else term.kind
         left = partials(term.tree) if term.tree is not None else set(term.needs)
         if not left:
             out.append(ctx.finding(
                 "error", "dependence", term.key,
-                f"{what} '{term.name}' ({term.text}) is identically zero: {said}, so it does "
-                "not depend on the network and cannot be trained",
+                f"{what} '{term.name}' ({term.text}) is identically zero: {listed} "
+                f"{'is' if len(names) == 1 else 'are'} zero {because}, so the term does not "
+                "depend on the network and cannot be trained",
                 f"remove the term (a field declared over some inputs needs no equation to keep "
                 f"it constant in the others), or list the inputs {fields[0]} should depend on "
                 "in outputs"))
         else:
             out.append(ctx.finding("info", "dependence", term.key,
-                                   f"{what} '{term.name}' reads {said}: they are 0 there"))
+                                   f"{what} '{term.name}' reads {listed}, identically zero "
+                                   f"{because}: read as 0, not computed"))
     return out
 
 
