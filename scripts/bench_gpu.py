@@ -15,7 +15,10 @@ captured rows). Time per step is the median of ``--steps`` steps after ``--warmu
 Rows: ``autograd`` (nested reverse mode, model.engine: autograd), ``taylor`` (eager),
 ``taylor compiled`` (the loss torch.compile'd, as training.compile: true),
 ``taylor captured`` (CUDA only: forward, backward and Adam update as one compiled
-function replayed as a CUDA graph, ``Stack.captured_step`` with K = 1), ``deepxde``
+function replayed as a CUDA graph, ``Stack.captured_step`` with K = 1), ``train
+captured`` (what ``pinnkit train`` runs on CUDA: ``training/wholestep.py``'s whole step
+over the network's own weights, with its one sync per step for the logged loss; on the
+CPU ``train graph``, the same function eager, as ``training.compile: graph``), ``deepxde``
 (when importable: DeepXDE's ``grad.jacobian``/``grad.hessian`` on the interior residual
 only, pinnkit's network, torch's Adam) and ``stacked K=k`` (k runs of different seeds in
 one vectorised step; on CUDA captured as well). ``ms/run`` is ms/step divided by K;
@@ -49,6 +52,7 @@ from pinnkit.training.losses import compiled_losses, term_losses  # noqa: E402
 from pinnkit.training.setup import build_setup  # noqa: E402
 from pinnkit.training.stacked import Stack  # noqa: E402
 from pinnkit.training.trainer import Closure, new_state  # noqa: E402
+from pinnkit.training.wholestep import WholeStep  # noqa: E402
 
 PROBLEMS = {"burgers": "configs/burgers.yaml", "poisson": "configs/poisson.yaml"}
 
@@ -78,6 +82,16 @@ def single(setup, compiled: bool) -> Callable[[], object]:
     opt = state.optimizer
     assert opt is not None
     return lambda: opt.step(closure)  # type: ignore[arg-type]
+
+
+def whole(setup, captured: bool) -> Callable[[], object]:
+    """One Adam step on the path ``pinnkit train`` takes on CUDA (``WholeStep``)."""
+    state = new_state(setup)
+    state.enter_stage(0, StageConfig(lr=1e-3))
+    opt = state.optimizer
+    assert opt is not None
+    step = WholeStep(state, setup.engine(), setup.problem, capture=captured)
+    return lambda: step(opt)
 
 
 def stacked(setups: list, captured: bool) -> Callable[[], object]:
@@ -196,6 +210,8 @@ def rows_for(problem: str, dtype: str, args: argparse.Namespace, device: torch.d
     if cuda:
         methods.append(("taylor captured", 1,
                         lambda: stacked([setup_for(problem, args, dtype, dev)], True)))
+    methods.append(("train captured" if cuda else "train graph", 1,
+                    lambda: whole(setup_for(problem, args, dtype, dev), cuda)))
     methods.append(("deepxde", 1, lambda: deepxde_step(setup_for(problem, args, dtype, dev),
                                                        problem)))
     for k in args.ks:

@@ -116,8 +116,9 @@ class AdamSteps:
         closure.total, closure.terms = self.current(opt)
         compiled = self.current.info
         if compiled is not None:
-            self.info.update(seconds=compiled.compile_seconds, fallback=compiled.fallback,
-                             graph_breaks=compiled.graph_breaks)
+            # torch.compile unavailable (enabled False) or failed: the function ran eagerly
+            self.info.update(seconds=compiled.compile_seconds, graph_breaks=compiled.graph_breaks,
+                             fallback=compiled.fallback if compiled.enabled else compiled.reason)
         return 1
 
 
