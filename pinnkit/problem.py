@@ -22,15 +22,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from .conditions import FixedPoints, point_condition, table_condition
 from .config import Config
 from .data import Observations, file_bases, load_observations
 from .errors import ConfigError, ExprError, PinnkitError, did_you_mean, line_of
 from .exact import ReferenceTable, is_table_spec, load_reference
 from .expr import BUILTIN_CONSTANTS, Namespace, Partial, compile_expr, parse, parse_name
 from .expr.collapse import Combo, collapse
+from .expr.compile import FIELDS_KEY
 from .expr.depends import Depends, drop_independent, independent
 from .expr.names import RESERVED, unusable
-from .expr.tree import Node
+from .expr.tree import Coef, Node
+from .fields import FieldSet, load_fields
 from .geometry import (
     Box,
     Selector,
@@ -58,6 +61,10 @@ class Problem:
     (0, 2)}}``); in a method residual ``self.k`` is their current tensor value. ``data`` maps
     names to observation files (``{"obs": "data/obs.csv"}`` or ``{"obs": {"file": ...,
     "weight": ...}}``, or ``{"obs": {"table": {"x": xs, "u": us}}}`` with arrays).
+    ``fields`` maps names to coefficient tables (``{"kappa": "kappa.csv"}``, ``{"kappa":
+    {"file": ..., "interpolate": "cubic"}}`` or ``{"kappa": {"table": {"x": xs, "kappa":
+    ks}}}``): expressions read them like constants that vary with the inputs, ``kappa_x``
+    their derivatives; a method residual reads ``d.kappa``, ``d.kappa_x`` (pinnkit.fields).
     An ``outputs`` entry ``{"a": ("x", "y")}`` is a field of those inputs only (its own
     network; its derivatives along the other inputs are exactly zero).
     """
@@ -70,6 +77,7 @@ class Problem:
     conditions: Mapping[str, Any] = {}
     parameters: Mapping[str, Any] = {}
     data: Mapping[str, Any] = {}
+    fields: Mapping[str, Any] = {}  # coefficient fields: tables interpolated over the inputs
     exact: Any = None  # a method exact(self, x, t) -> tensor(s), an expression, or a mapping
     # terms minimised as written (mean over interior points, not squared), e.g. the Deep Ritz
     # energy {"energy": "0.5*u_x**2 - f*u"} or {"energy": {"integrand": ..., "weight": 1}}
@@ -110,6 +118,9 @@ class Fields:
         key: Any = partial if partial is not None else name
         if key in self._env:
             return self._env[key]
+        coef = parse_name(name, self._ns.inputs, self._ns.fields)
+        if coef is not None:  # a coefficient field, computed on the env's points
+            return compile_expr(Coef(coef)).fn(self._env)
         expansion = dict(self._ns.expansions).get(name)
         if expansion is not None:  # u_n on boundary points
             return compile_expr(expansion).fn(self._env)
@@ -122,6 +133,8 @@ class Fields:
         orders = [0] * len(self._ns.inputs)
         for w in wrt:
             orders[self._ns.inputs.index(w)] += 1
+        if field in self._ns.fields:
+            return compile_expr(Coef(Partial(field, tuple(orders)))).fn(self._env)
         return self._env[Partial(field, tuple(orders))]
 
 
@@ -176,6 +189,8 @@ class Term:
     # derivatives the residual reads that are identically zero (an output that does not
     # depend on that input, see ``CompiledProblem.depends``): read as 0, never computed
     zero: frozenset[Partial] = frozenset()
+    # a condition at given points (at:, or a table's rows with file:): never sampled
+    points: FixedPoints | None = None
 
     @property
     def order(self) -> int:
@@ -204,6 +219,7 @@ class CompiledProblem:
     data: tuple[Observations, ...] = ()  # observation sets of the "data" terms
     # exact: {file: ...}: the table errors are measured at (``exact`` interpolates it)
     reference: ReferenceTable | None = None
+    fields: FieldSet = dataclasses.field(default_factory=FieldSet)  # coefficient fields
     # outputs declared over some inputs only ({a: [x, y]}): field -> those inputs, in order
     depends: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
@@ -215,7 +231,8 @@ class CompiledProblem:
 
     @property
     def namespace(self) -> Namespace:
-        return Namespace(self.inputs, self.outputs, tuple(self.constants), self.parameters.names)
+        return Namespace(self.inputs, self.outputs, tuple(self.constants), self.parameters.names,
+                         fields=self.fields.names)
 
     def env(self, x: torch.Tensor, table: Mapping[Partial | Combo, torch.Tensor],
             normals: torch.Tensor | None = None) -> dict[Any, Any]:
@@ -227,6 +244,8 @@ class CompiledProblem:
         env.update(table)
         if normals is not None:
             env.update(normal_env(self.inputs, (*self.outputs, *self.constants), normals))
+        if self.fields:  # computed where an expression reads them
+            env[FIELDS_KEY] = self.fields
         return env
 
 
@@ -295,7 +314,8 @@ def problem_from_config(cfg: Config) -> Problem:
     for key in ("inputs", "outputs", "domain", "exact"):
         if key in cfg.given:
             setattr(problem, key, getattr(cfg, key))
-    for key in ("constants", "parameters", "equations", "conditions", "objective", "data"):
+    for key in ("constants", "parameters", "equations", "conditions", "objective", "data",
+                "fields"):
         if key in cfg.given:  # merge: YAML entries replace the class's ones of the same name
             setattr(problem, key, {**getattr(problem, key), **getattr(cfg, key)})
     return problem
@@ -396,7 +416,9 @@ def _residual(value: Any, key: str, ns: Namespace, problem: Problem, cfg: Config
     if callable(value):
         fn = value.__get__(problem) if hasattr(value, "__get__") and not inspect.ismethod(value) \
             else value
-        recorder = _Recorder(ns, {**problem.constants, **_bound(problem).values()})
+        fields = problem.__dict__.get("_bound_fields")
+        recorder = _Recorder(ns, {**problem.constants, **_bound(problem).values(),
+                                  **({FIELDS_KEY: fields} if fields else {})})
         with calling_user(f"the residual {key}"):  # on a batch of ones
             try:
                 fn(Fields(recorder, ns))
@@ -467,14 +489,22 @@ def _condition_parts(value: Any, key: str, cfg: Config | None) -> tuple[Any, Any
     if isinstance(value, (tuple, list)) and len(value) == 2:
         return value[0], value[1], None
     on, residual = _field(value, "on") or "", _field(value, "residual") or ""
+    at, file = _field(value, "at"), _field(value, "file")
+    if at is not None and (on or file):
+        other = "on" if on else "file"
+        raise ConfigError(f"{key}.{other}", "is given beside at:", "either at: (given "
+                          "points) or on: (a part of the boundary, with file: its table)",
+                          f"remove {other}, or at:", _cfg_line(cfg, f"{key}.{other}") or
+                          _cfg_line(cfg, key))
     if _field(value, "order") is not None:
         raise ConfigError(f"{key}.order", "is set on a condition that is not periodic",
                           "order only with periodic: <input>",
                           "remove order, or write periodic: <input> instead of on/residual",
                           _cfg_line(cfg, f"{key}.order") or _cfg_line(cfg, key))
-    if not on:
+    if not on and at is None:
         raise ConfigError(f"{key}.on", "is missing", "a selector such as 'x == 0' or "
-                          "'boundary'", "add on: <selector>", _cfg_line(cfg, key))
+                          "'boundary' (or at: a point such as {x: 0, y: 0})",
+                          "add on: <selector>", _cfg_line(cfg, key))
     if not residual:
         raise ConfigError(f"{key}.residual", "is missing", "an expression that vanishes there",
                           "add residual: <expression>, e.g. u - 1", _cfg_line(cfg, key))
@@ -564,7 +594,8 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
         shape = shape_from_config(problem.domain, inputs, "domain", cfg.lines if cfg else None,
                                   _bases(problem, cfg))  # a mesh file is found as data are
     params = _parameters(problem, (*inputs, *outputs, *constants), cfg)
-    ns = Namespace(inputs, outputs, tuple(constants), params.names)
+    fields = _fields(problem, inputs, outputs, (*constants, *params.names), shape, cfg)
+    ns = Namespace(inputs, outputs, tuple(constants), params.names, fields=fields.names)
     boundary_ns = boundary_namespace(ns)  # conditions may read nx, ny, u_n
     weights = dict(cfg.training.weights) if cfg else {}
     terms: list[Term] = []
@@ -587,19 +618,29 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
                                         weights.get(name, 1.0), cfg, depends))
             continue
         on, residual, weight = _condition_parts(value, key, cfg)
-        try:
-            selector = parse_selector(on, inputs, constants, shape.part_names())
-        except ExprError as exc:
-            raise _expr_error(exc, f"{key}.on", cfg) from None
-        require_selected(shape, selector, f"{key}.on", _cfg_line(cfg, f"{key}.on") or
-                         _cfg_line(cfg, key), cfg.source if cfg else None)
-        fn, needs, text, tree, zero = _residual(residual, f"{key}.residual", boundary_ns,
+        selector, points, term_ns = None, None, ns  # at: interior names, no normal
+        where = (cfg.lines, cfg.source) if cfg else (None, None)
+        if _field(value, "at") is not None:  # given points (see pinnkit.conditions)
+            points = point_condition(_field(value, "at"), key, inputs, constants, shape, *where)
+        else:
+            try:
+                selector = parse_selector(on, inputs, constants, shape.part_names())
+            except ExprError as exc:
+                raise _expr_error(exc, f"{key}.on", cfg) from None
+            require_selected(shape, selector, f"{key}.on", _cfg_line(cfg, f"{key}.on") or
+                             _cfg_line(cfg, key), cfg.source if cfg else None)
+            term_ns = boundary_ns
+            if _field(value, "file"):  # a table's rows, its columns read by name
+                points, term_ns = table_condition(_field(value, "file"), key, selector,
+                                                  boundary_ns, shape, _bases(problem, cfg),
+                                                  *where)
+        fn, needs, text, tree, zero = _residual(residual, f"{key}.residual", term_ns,
                                                 problem, cfg, depends)
         w = weight if weight is not None else weights.get(name, 1.0)
         _check_weight(w, f"{key}.weight" if weight is not None else f"training.weights.{name}",
                       cfg)
         terms.append(Term(name, "condition", key, fn, needs, selector, float(w), text,
-                          tree=tree, namespace=boundary_ns, zero=zero))
+                          tree=tree, namespace=term_ns, zero=zero, points=points))
     terms += _objective_terms(problem, ns, weights, cfg, depends)
     observations = _data_terms(problem, ns, shape, weights, cfg, terms)
     names = [t.name for t in terms]
@@ -613,7 +654,17 @@ def compile_problem(problem: Problem, cfg: Config | None = None) -> CompiledProb
     exact, reference = _compile_exact(problem, inputs, outputs, constants, shape, cfg)
     name = cfg.name if cfg else type(problem).__name__.lower()
     return CompiledProblem(name, inputs, outputs, shape, constants, tuple(terms), exact, problem,
-                           params, observations, reference, depends=depends_on)
+                           params, observations, reference, fields, depends=depends_on)
+
+
+def _fields(problem: Problem, inputs: tuple[str, ...], outputs: tuple[str, ...],
+            others: tuple[str, ...], shape: Shape, cfg: Config | None) -> FieldSet:
+    """The problem's coefficient fields, bound to it so that method residuals read them."""
+    fields = load_fields(problem.fields, inputs, outputs, others, shape, _bases(problem, cfg),
+                         cfg.lines if cfg else None, cfg.source if cfg else None) \
+        if problem.fields else FieldSet(inputs)
+    problem._bound_fields = fields  # type: ignore[attr-defined]
+    return fields
 
 
 def _bound(problem: Problem) -> Parameters:

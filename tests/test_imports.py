@@ -12,7 +12,9 @@ LAYERS = [
     {"expr", "models", "reference"},
     {"engines", "geometry"},
     {"config"},
-    {"data", "parameters"},  # observations and learnable scalars, read by the problem
+    # what the problem reads from files and specs: observations, learnable scalars,
+    # coefficient fields, reference tables, conditions at given points
+    {"data", "parameters", "fields", "exact", "conditions"},
     {"problem"},
     {"checks"},
     {"log"},

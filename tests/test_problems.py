@@ -32,7 +32,7 @@ CPU = torch.device("cpu")
 def test_the_library_is_complete():
     names = {p.stem for p in CONFIGS}
     assert {"heat", "poisson", "burgers", "wave", "helmholtz", "allen_cahn", "kdv",
-            "kovasznay", "biharmonic", "poisson_nd"} <= names
+            "kovasznay", "biharmonic", "poisson_nd", "piecewise", "poisson_field"} <= names
 
 
 @pytest.mark.parametrize("path", shipped(CONFIGS))
@@ -85,7 +85,15 @@ def _max_residuals(compiled, sets, engine):
 def _forward(path):
     """Configs of forward problems with a closed-form reference (no learnable parameters:
     an inverse problem's reference holds only for the true parameter, not the start)."""
-    return path.stem not in NUMERICAL and "parameters:" not in path.read_text()
+    text = path.read_text()  # a reference table (exact: {file: ...}) is no closed form
+    return path.stem not in NUMERICAL and "parameters:" not in text and \
+        "exact: {file:" not in text
+
+
+#: configs whose equations read a coefficient table (``fields:``): the closed form solves
+#: them with the true coefficient, so the residual is the table's interpolation error.
+#: poisson_field: a 41 x 41 cubic spline of kappa, measured 1.2e-4 against a source of 30.
+INTERPOLATED = {"poisson_field": 1e-3}
 
 
 @pytest.mark.parametrize("path", shipped([p for p in CONFIGS if _forward(p)]))
@@ -93,7 +101,8 @@ def test_closed_form_reference_satisfies_every_term(path):
     compiled = pinnkit.check(path)
     worst = _max_residuals(compiled, _points(compiled), AutogradEngine())
     assert set(worst) == {t.name for t in compiled.terms}
-    assert max(worst.values()) < 1e-8, worst  # measured <= 3e-13 (float64)
+    # measured <= 3e-13 (float64)
+    assert max(worst.values()) < INTERPOLATED.get(path.stem, 1e-8), worst
 
 
 class FiniteDifferences:

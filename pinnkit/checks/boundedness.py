@@ -29,6 +29,7 @@ from ..errors import PinnkitError
 from ..expr import Partial, compile_expr
 from ..expr import tree as t
 from ..expr.bounds import Poly, free_variables, interval, polynomial, summands
+from ..expr.compile import FIELDS_KEY
 from ..geometry import get_sampler
 from ..problem import CompiledProblem
 from .findings import Context, Finding
@@ -59,6 +60,7 @@ def classify(node: t.Node, problem: CompiledProblem, n_samples: int = 64,
     known = {n: (float(a), float(b)) for n, a, b in zip(problem.inputs, lo, hi, strict=True)}
     known.update({k: (v, v) for k, v in problem.constants.items()})
     known.update({k: s.reachable() for k, s in specs.items()})
+    known.update({f.name: f.value_range() for f in problem.fields})
     low = interval(node, known)[0]
     if low > -math.inf:
         return Verdict("bounded", f"it is at least {low:.3g}")
@@ -66,6 +68,8 @@ def classify(node: t.Node, problem: CompiledProblem, n_samples: int = 64,
     env: dict[Any, Any] = dict(problem.constants)
     env.update({n: torch.as_tensor(x[:, i]) for i, n in enumerate(problem.inputs)})
     env.update({k: s.spread(len(x)) for k, s in specs.items()})
+    if problem.fields:  # coefficients of the polynomial may read them
+        env[FIELDS_KEY] = problem.fields
 
     def value_of(sub: t.Node) -> np.ndarray:
         try:

@@ -17,7 +17,7 @@ import torch
 
 from ..expr import Namespace, parse
 from ..expr import tree as t
-from ..expr.analysis import children, jumps, partials, render
+from ..expr.analysis import children, coefficients, jumps, partials, render
 from ..expr.names import SMOOTHNESS
 from ..geometry import get_sampler
 from ..models.activations import SMOOTH_NAMES
@@ -71,7 +71,7 @@ def check_smoothness(ctx: Context, transform: str | Mapping[str, str] | None = N
     findings for residuals that differentiate a kink or jump of their own functions."""
     transform = transform if transform is not None else getattr(ctx.cfg.model, "transform",
                                                                 None)
-    out = check_jumps(ctx)
+    out = check_jumps(ctx) + check_field_orders(ctx)
     limits = layer_limits(ctx.model)
     extra = transform_limit(transform, ctx.problem.namespace)
     limits += [extra] if extra else []
@@ -149,6 +149,41 @@ def check_jumps(ctx: Context) -> list[Finding]:
     return out
 
 
+def check_field_orders(ctx: Context) -> list[Finding]:
+    """Error for a residual that differentiates a coefficient field (``fields:``) beyond
+    what its interpolant has: nearest none, linear once, a cubic grid twice per axis. The
+    derivative past that is zero inside each cell and misses the jumps between cells,
+    which is not the derivative of the field the table samples."""
+    fields = ctx.problem.fields
+    out = []
+    for term in ctx.problem.terms:
+        if term.tree is None or not fields:
+            continue
+        rough = []
+        for coef in coefficients(term.tree):
+            orders, other = fields.axis_orders(coef)
+            field = fields.fields[coef.partial.field]
+            if not other and not field.smooth_enough(orders):
+                rough.append((coef.partial.order, coef.partial.name(ctx.problem.inputs), field))
+        if not rough:
+            continue
+        _, name, field = max(rough, key=lambda r: (r[0], r[1]))
+        what = "residual" if term.squared else "objective term"
+        msg = (f"{what} '{term.name}' needs {name}, but coefficient field '{field.name}' "
+               f"({field.describe()}) is {field.why}; {name} is not the derivative of the "
+               "field its table samples")
+        if field.kind == "grid" and field.method != "cubic":
+            fix = (f"interpolate: cubic on fields.{field.name} (two derivatives per axis), or "
+                   f"write the residual with fewer derivatives of {field.name}")
+        elif field.kind == "grid":
+            fix = f"write the residual with at most two derivatives of {field.name} per input"
+        else:
+            fix = (f"resample fields.{field.name}'s table onto a grid and use interpolate: "
+                   f"cubic, or write the residual with fewer derivatives of {field.name}")
+        out.append(ctx.finding("error", "smoothness", term.key, msg, fix))
+    return out
+
+
 def _bare(text: str) -> str:
     return text[1:-1] if text.startswith("(") and text.endswith(")") else text
 
@@ -177,5 +212,5 @@ def check_output_range(ctx: Context) -> list[Finding]:
     return [Finding("warning", "output_range", "model", None, msg, fix)]
 
 
-__all__ = ["check_jumps", "check_output_range", "check_smoothness", "expression_limit",
-           "transform_limit"]
+__all__ = ["check_field_orders", "check_jumps", "check_output_range", "check_smoothness",
+           "expression_limit", "transform_limit"]

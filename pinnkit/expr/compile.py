@@ -19,6 +19,9 @@ from .collapse import Combo, combos
 from .names import Partial
 
 Value = torch.Tensor | float
+#: where an env holds the problem's coefficient fields (pinnkit.fields.FieldSet); not a
+#: name, so no user's name can take it
+FIELDS_KEY = "<fields>"
 Env = Mapping[Partial | Combo | str | t.Node, Value]  # a Node: a coefficient field (Coef)
 
 _FUNCS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -83,6 +86,22 @@ def _tensors(values: list[Value]) -> list[torch.Tensor]:
                          device=ref.device) for v in values]
 
 
+def _coefficient(coef: t.Coef) -> Callable[[Env], Value]:
+    """A coefficient field's value or derivative: computed by the problem's fields (found
+    in the env under ``FIELDS_KEY``) on the env's points the first time it is read, then
+    kept in the env for the other expressions that read it."""
+
+    def read(env: Env) -> Value:
+        value = env.get(coef)
+        if value is None:
+            value = env[FIELDS_KEY].value(coef, env)  # type: ignore[union-attr]
+            if isinstance(env, dict):
+                env[coef] = value
+        return value
+
+    return read
+
+
 def _where(node: t.Call) -> Callable[[Env], Value]:
     """``where(cond, a, b)``. With numbers in both branches the result takes the dtype of
     a value the condition compares (``where(x < 0.5, 0.1, 1)`` is float64 in a float64
@@ -123,8 +142,7 @@ def _build(node: t.Node) -> Callable[[Env], Value]:
         left, right = _build(node.left), _build(node.right)
         return lambda env: op(left(env), right(env))
     if isinstance(node, t.Coef):
-        coef = node
-        return lambda env: env[coef]
+        return _coefficient(node)
     if isinstance(node, t.Jump):  # a dropped delta: zero at every point
         return lambda env: 0.0
     if isinstance(node, t.Call) and node.func == "where":

@@ -48,10 +48,13 @@ class Namespace:
     # names that stand for an expression (u_n -> nx*u_x + ny*u_y), substituted while parsing
     # so that d() differentiates what they stand for
     expansions: tuple[tuple[str, t.Node], ...] = field(default=())
+    # coefficient fields (pinnkit.fields): functions of the inputs, differentiated like
+    # outputs (kappa_x, d(kappa, x)) but read from their tables, not the network
+    fields: tuple[str, ...] = field(default=())
 
     def known(self) -> list[str]:
         return [*self.inputs, *self.outputs, *self.constants, *self.parameters, *self.symbols,
-                *(name for name, _ in self.expansions), *BUILTIN_CONSTANTS]
+                *self.fields, *(name for name, _ in self.expansions), *BUILTIN_CONSTANTS]
 
 
 def parse(text: str, ns: Namespace, *, selector: bool = False) -> t.Node:
@@ -122,6 +125,9 @@ class _Converter:
         partial = parse_name(name, ns.inputs, ns.outputs)
         if partial is not None:
             return t.Field(partial)
+        coef = parse_name(name, ns.inputs, ns.fields) if ns.fields else None
+        if coef is not None:
+            return t.Coef(coef)
         expansion = dict(ns.expansions).get(name)
         if expansion is not None and name not in user_names:
             return expansion
@@ -129,7 +135,7 @@ class _Converter:
             return t.Sym(name)
         if self.selector and name in ns.parts:
             return t.Sym(name)
-        field = derivative_prefix(name, ns.outputs)
+        field = derivative_prefix(name, (*ns.outputs, *ns.fields))
         if field is not None:
             bad = [c for c in name[len(field) + 1 :] if c not in ns.inputs]
             raise self.fail(node, f"'{name}' differentiates '{field}' with respect to "
@@ -262,7 +268,8 @@ class _Converter:
 def _known_names(ns: Namespace, selector: bool) -> str:
     """'use an input (x, t), a field (u) or a constant (alpha)', leaving out empty kinds."""
     kinds = [("an input", ns.inputs), ("a field", ns.outputs), ("a constant", ns.constants),
-             ("a parameter", ns.parameters), ("a boundary part", ns.parts if selector else ())]
+             ("a parameter", ns.parameters), ("a coefficient field", ns.fields),
+             ("a boundary part", ns.parts if selector else ())]
     shown = [f"{k} ({', '.join(v)})" for k, v in kinds if v]
     if len(shown) > 1:
         return "use " + ", ".join(shown[:-1]) + " or " + shown[-1]

@@ -50,7 +50,7 @@ def normal_derivative(field: str, inputs: Sequence[str]) -> t.Node:
 
 def boundary_namespace(ns: Namespace) -> Namespace:
     """``ns`` plus the normal's components and each field's ``<field>_n``."""
-    taken = (*ns.outputs, *ns.constants, *ns.parameters, *ns.symbols)
+    taken = (*ns.outputs, *ns.constants, *ns.parameters, *ns.symbols, *ns.fields)
     named = tuple(normal_names(ns.inputs, taken))
     internal = tuple(normal_key(name) for name in ns.inputs)
     expansions = tuple((f"{f}_n", normal_derivative(f, ns.inputs)) for f in ns.outputs
