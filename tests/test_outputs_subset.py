@@ -306,3 +306,22 @@ def test_inverse_coefficient_is_recovered_from_data_cli_and_python(tmp_path, cap
     same = run.metrics["l2_relative_error"]
     assert same["a"] == pytest.approx(err["a"], rel=1e-6)
     assert same["u"] == pytest.approx(err["u"], rel=1e-6)
+
+
+def test_derivatives_of_a_composite_say_nothing_of_its_declared_zeros():
+    """a_t of a(x) is zero by declaration, not a sign of a piecewise-linear network."""
+    import warnings
+
+    net = _closed_form_composite()
+    pts = torch.rand(6, 2, dtype=torch.float64)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = pinnkit.derivatives(net, pts, ["a_t", "a_xt", "a_x"], inputs=("x", "t"),
+                                  outputs=("u", "a"))
+    assert not [w for w in caught if "[smoothness]" in str(w.message)]  # (its Sigmoid clamps)
+    assert torch.equal(got["a_t"], torch.zeros(6)) and torch.equal(got["a_xt"], torch.zeros(6))
+    flat = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1)).double()
+    with torch.no_grad():
+        flat[0].weight[:, 1] = 0.0  # ignores t without saying so: still warned about
+    with pytest.warns(pinnkit.CheckWarning, match=r"u_tt is exactly zero"):
+        pinnkit.derivatives(flat, pts, ["u_tt"], inputs=("x", "t"), outputs=("u",))

@@ -98,7 +98,7 @@ def derivatives(
     # names are parsed, not collapsed: every key is a Partial
     table = cast("dict[Partial, torch.Tensor]",
                  chosen(model, x, wanted, outputs, create_graph=create_graph))
-    _warn_unsmooth(model, table, inputs)
+    _warn_unsmooth(model, table, inputs, outputs)
     env: dict = {**table, **{name: x[:, i] for i, name in enumerate(inputs)}}
     result = {}
     for n, c in compiled.items():
@@ -127,8 +127,8 @@ def _check_output_columns(model: torch.nn.Module, x: torch.Tensor, inputs: Seque
 
 
 def _warn_unsmooth(model: torch.nn.Module, table: dict[Partial, torch.Tensor],
-                   inputs: Sequence[str]) -> None:
-    for message in module_warnings(model, table, inputs):
+                   inputs: Sequence[str], outputs: Sequence[str]) -> None:
+    for message in module_warnings(model, table, inputs, outputs):
         warnings.warn(CheckWarning(message), stacklevel=3)
 
 

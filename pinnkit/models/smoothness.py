@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..expr import Partial
+from ..expr.depends import independent
 from .activations import SMOOTH, Activation
 
 _PIECEWISE_LINEAR = "piecewise linear: its second derivative is zero almost everywhere"
@@ -92,13 +93,16 @@ def only(k: int) -> str:
 
 
 def module_warnings(module: nn.Module, table: Mapping[Partial, torch.Tensor],
-                    inputs: Sequence[str]) -> list[str]:
+                    inputs: Sequence[str], outputs: Sequence[str] = ()) -> list[str]:
     """What ``pinnkit.derivatives`` warns about for ``module`` and what it computed.
 
     Non-smooth layers asked for more derivatives than they have; derivatives exactly zero
     at every point of the batch (ReLU called as a function, or an input the module
-    ignores); a clamping last layer.
+    ignores, unless the module declares it: a composite's ``reads``, per output in
+    ``outputs`` order, the input columns that output depends on); a clamping last layer.
     """
+    reads = getattr(module, "reads", None)
+    declared = {f: r for f, r in zip(outputs, reads or (), strict=False) if r is not None}
     order = max((p.order for p in table), default=0)
     out = [f"[smoothness] layer '{lim.where}' ({lim.label}) is usefully differentiable "
            f"{only(lim.order)} ({lim.why}); derivatives of order {order} through it are zero "
@@ -107,7 +111,8 @@ def module_warnings(module: nn.Module, table: Mapping[Partial, torch.Tensor],
     if not out and not isinstance(module, nn.Linear):  # affine: zeros are its true derivatives
         count = max((int(v.numel()) for v in table.values()), default=0)
         zero = [p.name(inputs) for p, v in sorted(table.items())
-                if p.order >= 1 and v.numel() >= 2 and not bool(torch.any(v != 0))]
+                if p.order >= 1 and v.numel() >= 2 and not bool(torch.any(v != 0))
+                and not independent(p, declared)]
         if zero:
             out.append(f"[smoothness] {', '.join(zero)} {'is' if len(zero) == 1 else 'are'} "
                        f"exactly zero at all {count} points: the module is piecewise linear in "
