@@ -257,7 +257,7 @@ def test_python_problem_with_a_field_table_and_a_method_residual():
         domain = Box(x=(0, 1))
         fields = {"kappa": {"table": {"x": g, "kappa": 2 + np.sin(g)}, "interpolate": "cubic"}}
         equations = {"pde": "-d(kappa*u_x, x) - 1",
-                     "method": lambda self, d: -d.kappa * d.u_xx - d.kappa_x * d.u_x - 1}
+                     "method": lambda self, d: -d.kappa * d.u_xx - d("kappa", "x") * d.u_x - 1}
         conditions = {"ends": ("x == 0 or x == 1", "u")}
 
     problem = pinnkit.check(Diffusion())
@@ -267,6 +267,8 @@ def test_python_problem_with_a_field_table_and_a_method_residual():
     assert terms["method"].needs == terms["pde"].needs
     env = problem.env(x, table)
     torch.testing.assert_close(terms["method"].residual(env), terms["pde"].residual(env))
+    run = pinnkit.train(Diffusion(), steps=3, run_dir=False, progress=False)  # from Python
+    assert run.metrics["steps"] == 3
 
 
 def test_linear_field_differentiated_twice_is_a_smoothness_error(tmp_path):
