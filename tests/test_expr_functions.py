@@ -307,6 +307,19 @@ def test_corner_singular_solution_with_atan2():
     assert float(_value(CORNER, edge).abs().max()) < 1e-15
 
 
+def test_selectors_evaluate_the_new_functions_with_numpy():
+    from pinnkit.geometry import parse_selector
+
+    cols = {"x": np.array([0.2, 0.8, -0.5]), "y": np.array([0.5, -0.5, 0.1])}
+    cases = {"atan2(y, x) > 0": [True, False, True], "max(x, y) >= 0.5": [True, True, False],
+             "erf(x) > 0": [True, True, False], "where(x < 0, 1, 0) == 1": [False, False, True],
+             "clip(y, 0, 0.2) == 0.2": [True, False, False],
+             "heaviside(x) + sign(y) == 2": [True, False, False]}
+    for text, want in cases.items():
+        sel = parse_selector(text, ("x", "y"), {}, ())
+        np.testing.assert_array_equal(sel(cols, {}, 1e-12), want, err_msg=text)
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_functions_on_cuda_match_cpu():
