@@ -20,6 +20,7 @@ from ..usercode import calling_user, user_files
 from .boundedness import check_bounded, check_probe
 from .dependence import check_dependence
 from .engine import check_engine
+from .fields import check_field_range
 from .findings import Context, Finding, Losses, Report
 from .scaling import (
     check_data,
@@ -56,6 +57,7 @@ CHECKS: dict[str, Check] = {
     "input_scale": check_input_scale,            # unnormalised inputs far from [-1, 1]
     "output_scale": check_output_scale,          # exact far from size 1
     "data": check_data,                          # data files (hook)
+    "field_range": check_field_range,            # coefficient tables that miss the domain
     "bounded_probe": check_probe,                # objective terms bounded below (numeric)
     "loss_balance": check_loss_balance,          # step-0 loss terms and their spread
 }
