@@ -69,7 +69,12 @@ def compile_expr(node: t.Node) -> Compiled:
 
 
 def _as_tensor(v: Value) -> torch.Tensor:
-    return v if isinstance(v, torch.Tensor) else torch.tensor(v)
+    if isinstance(v, torch.Tensor):
+        return v
+    # a number in float64: sqrt(c) or sin(pi/3) in a float64 residual was rounded to
+    # float32 (2e-8 off); a 0-d tensor does not change a float32 result's dtype
+    is_number = isinstance(v, (int, float)) and not isinstance(v, bool)
+    return torch.tensor(v, dtype=torch.float64) if is_number else torch.tensor(v)
 
 
 def _tensors(values: list[Value]) -> list[torch.Tensor]:
