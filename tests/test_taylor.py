@@ -246,23 +246,25 @@ def test_maybe_compile_raises_the_recompile_limit_for_its_own_calls_only(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import torch._dynamo.config as dynamo_config
 
-    monkeypatch.setattr(dynamo_config, "recompile_limit", 8)  # torch's default
-    seen = []
+    # patch(), not monkeypatch: monkeypatch.undo deletes a torch config entry, and every
+    # later torch.compile in the process then fails on the missing recompile_limit
+    with dynamo_config.patch(recompile_limit=8):  # torch's default
+        seen = []
 
-    def spy(fn, **kwargs):  # noqa: ANN001, ANN003, ANN202
-        def run(*a):  # noqa: ANN002, ANN202
-            seen.append(dynamo_config.recompile_limit)
-            return fn(*a)
-        return run
+        def spy(fn, **kwargs):  # noqa: ANN001, ANN003, ANN202
+            def run(*a):  # noqa: ANN002, ANN202
+                seen.append(dynamo_config.recompile_limit)
+                return fn(*a)
+            return run
 
-    monkeypatch.setattr(torch, "compile", spy)
-    monkeypatch.setattr(compile_module, "compile_available", lambda: (True, ""))
-    fn, info = maybe_compile(lambda a: a + 1, "true")
-    assert dynamo_config.recompile_limit == 8  # the user's setting, not pinnkit's
-    with pytest.warns(RuntimeWarning, match="dynamo captured no graph"):  # the spy traces none
-        assert fn(1) == 2
-    assert fn(2) == 3
-    assert seen == [compile_module.RECOMPILE_LIMIT] * 2 and dynamo_config.recompile_limit == 8
+        monkeypatch.setattr(torch, "compile", spy)
+        monkeypatch.setattr(compile_module, "compile_available", lambda: (True, ""))
+        fn, info = maybe_compile(lambda a: a + 1, "true")
+        assert dynamo_config.recompile_limit == 8  # the user's setting, not pinnkit's
+        with pytest.warns(RuntimeWarning, match="dynamo captured no graph"):  # the spy traces none
+            assert fn(1) == 2
+        assert fn(2) == 3
+        assert seen == [compile_module.RECOMPILE_LIMIT] * 2 and dynamo_config.recompile_limit == 8
 
 
 def test_plan_is_exact_for_every_mixed_index_up_to_order_four_in_3d() -> None:
