@@ -98,9 +98,11 @@ class TrainedModel:
                                ) from None
         wanted = [terms[n] for n in names if n in terms]
         for t in wanted:
-            if t.kind == "data" or t.periodic is not None:
+            tabled = t.points is not None and bool(t.points.columns)
+            if t.kind == "data" or t.periodic is not None or tabled:
                 what = "compares with its observations" if t.kind == "data" else \
-                    "pairs points on two faces"
+                    "pairs points on two faces" if t.periodic is not None else \
+                    f"reads the columns of {t.points.origin if t.points else 'its table'}"
                 raise PinnkitError(f"--fields: '{t.name}' {what}, so it has no value at a "
                                    "point of its own. Fix: evaluate the fields it reads, e.g. "
                                    f"--fields {','.join(self.outputs)}")

@@ -1,5 +1,6 @@
 """torchrun data parallelism: 2 CPU processes (gloo) equal one process over the union."""
 
+import json
 import os
 import socket
 import subprocess
@@ -56,7 +57,12 @@ def ddp_and_one(tmp_path_factory):
     tests that compare them: each pair costs ~10 s of interpreter and gloo start-ups."""
     tmp = tmp_path_factory.mktemp("ddp")
     (tmp / "tiny.yaml").write_text(TINY)
-    args = ["train", str(tmp / "tiny.yaml"), "--set", STAGES, "--quiet"]
+    x = np.linspace(0.05, 0.95, 7)  # a condition from a table and one at a point: every
+    (tmp / "u0.csv").write_text("x,t,u0\n" + "".join(  # rank holds all of their points
+        f"{float(a)!r},0.0,{float(np.sin(np.pi * a))!r}\n" for a in x))
+    args = ["train", str(tmp / "tiny.yaml"), "--set", STAGES, "--quiet",
+            "--set", "conditions.start={on: t == 0, file: u0.csv, residual: u - u0}",
+            "--set", "conditions.pin={at: {x: 0.5, t: 0.5}, residual: u - 0.61}"]
     proc = torchrun([*args, "--out", str(tmp / "ddp")], tmp)
     assert proc.returncode == 0, proc.stderr[-3000:]
     single = subprocess.run([sys.executable, "-m", "pinnkit", *args, "--out", str(tmp / "one")],
@@ -71,6 +77,7 @@ def ddp_and_one(tmp_path_factory):
 def test_two_ranks_equal_one_process_over_the_union(ddp_and_one):
     tmp, proc, a, b = ddp_and_one
     assert a["step"] == b["step"] == 60
+    assert {"start", "pin"} <= set(json.loads((tmp / "ddp" / "metrics.json").read_text())["loss"])
     for key, value in b["model"].items():
         torch.testing.assert_close(a["model"][key], value, atol=1e-6, rtol=0)
     # rank 0 alone writes: one TensorBoard file, one "training ..." banner

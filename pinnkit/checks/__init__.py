@@ -33,6 +33,7 @@ from .scaling import (
 from .smoothness import check_output_range, check_smoothness
 from .wellposed import (
     check_boundary_coverage,
+    check_constant_offset,
     check_final_time,
     check_initial_condition,
     check_parameters,
@@ -53,6 +54,7 @@ CHECKS: dict[str, Check] = {
     "final_time": check_final_time,              # a condition on t = T (on: boundary)
     "boundary_coverage": check_boundary_coverage,  # faces no condition touches
     "trivial_solution": check_trivial_solution,  # zero solves everything
+    "constant_offset": check_constant_offset,    # a field seen through derivatives only
     "parameters": check_parameters,              # learnable parameters without data (hook)
     "input_scale": check_input_scale,            # unnormalised inputs far from [-1, 1]
     "output_scale": check_output_scale,          # exact far from size 1

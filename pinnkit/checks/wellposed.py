@@ -184,6 +184,34 @@ def check_boundary_coverage(ctx: Context) -> list[Finding]:
     return out
 
 
+def check_constant_offset(ctx: Context) -> list[Finding]:
+    """A field whose value no term reads, only its derivatives (pure Neumann conditions,
+    a pressure seen through its gradient alone): adding any constant to it changes no
+    residual, so the problem does not determine it and training settles on an arbitrary
+    offset. A condition on the value somewhere fixes it, e.g. at one point (``at:``)."""
+    if getattr(ctx.model, "transform", None) is not None:
+        return []  # a hard constraint may fix the values itself
+    # a periodic condition compares values across two faces: a constant cancels there
+    read = {p.field for term in ctx.problem.terms if term.periodic is None
+            for p in term.partials if p.order == 0}
+    out = []
+    for f in ctx.problem.outputs:
+        if f in read:
+            continue
+        point = "{" + ", ".join(f"{n}: {lo:g}" for n, lo in
+                                zip(ctx.problem.inputs, ctx.problem.shape.bounds()[0],
+                                    strict=True)) + "}"
+        key = "conditions" if "conditions" in ctx.cfg.lines else "equations"
+        out.append(ctx.finding(
+            "warning", "constant_offset", key,
+            f"no equation, condition or data reads {f} itself, only its derivatives: {f} + c "
+            f"satisfies every term for any constant c, so the problem leaves {f}'s level open "
+            "and training settles on an arbitrary one",
+            f"pin it with a condition on the value, e.g. at one point: conditions: "
+            f"{{pin_{f}: {{at: {point}, residual: {f} - <value there>}}}}"))
+    return out
+
+
 def has_data(ctx: Context) -> bool:
     """Whether the problem has observations. Hook: data files arrive with the data issue,
     whose ``data:`` config key this reads."""

@@ -55,6 +55,8 @@ class PointSet:
     chunking: Chunking = field(default_factory=Chunking)
     extra: dict[Any, torch.Tensor] = field(default_factory=dict)  # env entries, e.g. observed
     paired: bool = False  # rows i and n/2 + i belong together (periodic): never chunked
+    aligned: bool = False  # extra holds one value per point (a condition's table): chunked
+    #                        with the points; a data set's extra (rows, values) is not
 
 
 class Collocation:
@@ -69,6 +71,7 @@ class Collocation:
         self.chunking = Chunking(cfg.chunk)
         self.sets: list[PointSet] = []
         self.data_sets = data_point_sets(problem, device, dtype)  # fixed: never resampled
+        self.fixed_sets = fixed_point_sets(problem, device, dtype)  # at: and file: conditions
         self.sample(0)
 
     def sample(self, round_: int) -> None:
@@ -77,7 +80,7 @@ class Collocation:
         shape, seed = self.problem.shape, self.seed * 1_000_003 + round_ * 7919
         groups: dict[str | None, list[Term]] = {}
         for term in self.problem.terms:
-            if term.kind == "data":
+            if term.kind == "data" or term.points is not None:
                 continue
             group = term.selector.text if term.selector else \
                 (None if term.periodic is None else f"periodic {term.periodic}")
@@ -101,7 +104,7 @@ class Collocation:
                                                selector)
                 sets.append(PointSet(tuple(terms), self._tensor(shard(sample.points, self.dist)),
                                      self._tensor(shard(sample.normals, self.dist)), self.chunking))
-        self.sets = sets + self.data_sets
+        self.sets = sets + self.fixed_sets + self.data_sets
 
     def state_dict(self) -> dict[str, Any]:
         """The round and the current points (kept, not redrawn: samplers may adapt)."""
@@ -141,6 +144,37 @@ def data_point_sets(problem: CompiledProblem, device: torch.device, dtype: torch
     return sets
 
 
+def fixed_point_sets(problem: CompiledProblem, device: torch.device, dtype: torch.dtype
+                     ) -> list[PointSet]:
+    """One point set per condition at given points (``at:``, ``file:``): its points, their
+    normals, and its table's columns as env entries, one value per point. Not sharded
+    under torchrun: like a data set's, every rank holds all of them (the mean over ranks
+    of one term's loss is then that term's loss)."""
+    sets = []
+    for term in problem.terms:
+        fixed = term.points
+        if fixed is None:
+            continue
+        normals = None if fixed.normals is None else \
+            torch.as_tensor(fixed.normals, dtype=dtype, device=device)
+        extra: dict[Any, torch.Tensor] = {name: torch.as_tensor(v, dtype=dtype, device=device)
+                                          for name, v in fixed.columns.items()}
+        sets.append(PointSet((term,), torch.as_tensor(fixed.x, dtype=dtype, device=device),
+                             normals, extra=extra, aligned=True))
+    return sets
+
+
+def residual_rows(problem: CompiledProblem, cfg: PointsConfig) -> int:
+    """Residual values per evaluation of every term (the rows of the lm stage's Jacobian):
+    interior points, boundary points per sampled condition (pairs for a periodic one),
+    the points of conditions at given points, and the data rows."""
+    rows = cfg.domain + sum(len(t.points.x) if t.points is not None else cfg.boundary
+                            for t in problem.terms
+                            if t.points is not None or t.selector is not None
+                            or t.periodic is not None)
+    return rows + sum(len(obs.x) for obs in problem.data)
+
+
 Reduce = Callable[[Term, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -165,13 +199,13 @@ def set_losses(model: torch.nn.Module, engine: Callable, problem: CompiledProble
                ps: PointSet, reduce: Reduce | None = None) -> dict[str, torch.Tensor]:
     """The mean squared residuals of ``ps``'s terms, backing off on CUDA out-of-memory."""
     n, backed_off = ps.x.shape[0], False
-    reduced = reduce is not None and ps.terms[0].selector is None and \
-        ps.terms[0].kind != "data"
+    # causal weighting reduces the interior terms (equations, objective) only
+    reduced = reduce is not None and ps.terms[0].kind in ("equation", "objective")
     while True:
         try:
-            # data sets (ps.extra) are small and periodic pairs must stay together: these
-            # are never chunked
-            if 0 < ps.chunking.size < n and not ps.extra and not ps.paired:
+            # data sets (their extra indexes rows) are small and periodic pairs must stay
+            # together: these are never chunked; a condition's table is, with its points
+            if 0 < ps.chunking.size < n and (ps.aligned or not ps.extra) and not ps.paired:
                 coeffs = point_weights(model, engine, problem, ps, ps.chunking.size, reduce) \
                     if reduced and reduce is not None else None
                 losses = chunked_losses(model, engine, problem, ps, ps.chunking.size, coeffs)
@@ -234,7 +268,9 @@ def pointwise(model: torch.nn.Module, engine: Callable, problem: CompiledProblem
 def _chunks(ps: PointSet, size: int) -> Iterable[tuple[int, PointSet]]:
     for a in range(0, ps.x.shape[0], size):
         yield a, PointSet(ps.terms, ps.x[a:a + size],
-                          None if ps.normals is None else ps.normals[a:a + size])
+                          None if ps.normals is None else ps.normals[a:a + size],
+                          extra={k: v[a:a + size] for k, v in ps.extra.items()},
+                          aligned=ps.aligned)
 
 
 def point_weights(model: torch.nn.Module, engine: Callable, problem: CompiledProblem,

@@ -31,6 +31,7 @@ from ..models.composite import build_network
 from ..problem import CompiledProblem
 from .architecture import output_transform, periodic_columns
 from .distributed import SINGLE, Dist, device_for
+from .losses import residual_rows
 from .metrics import check_reference
 from .monitor import Monitor
 from .optimizers import check_stages
@@ -161,9 +162,7 @@ def validate_stages(problem: CompiledProblem, cfg: Config, model: torch.nn.Modul
     """The second-order stages' limits (dense matrices, memory), located in the YAML."""
     n_params = sum(p.numel() for p in model.parameters()) + len(problem.parameters)
     pts = cfg.training.points
-    rows = pts.domain + pts.boundary * sum(t.selector is not None or t.periodic is not None
-                                           for t in problem.terms) \
-        + sum(len(obs.x) for obs in problem.data)
+    rows = residual_rows(problem, pts)
     try:
         check_stages(cfg.training.stages, cfg.model.dtype, n_params, rows,
                      [t.name for t in problem.terms if not t.squared], device)

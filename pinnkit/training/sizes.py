@@ -78,13 +78,15 @@ def estimate(problem: CompiledProblem, cfg: Config) -> list[Need]:
     if m.fourier_features is not None:
         per_point += 2 * m.fourier_features.features * streams * size * GRAPH_FACTOR
     boundary_terms = sum((2 if t.periodic is not None else 1) for t in problem.terms
-                         if t.selector is not None or t.periodic is not None)
+                         if (t.selector is not None or t.periodic is not None)
+                         and t.points is None)
+    fixed = sum(len(t.points.x) for t in problem.terms if t.points is not None)
     chunk = pts.chunk or pts.domain
     interior = min(pts.domain, chunk)
     needs.append(Need("training.points.domain", pts.domain, interior * per_point,
                       f"the derivative graph of {interior:,} interior points x {streams} "
                       "derivative streams"))
-    edge = pts.boundary * boundary_terms
+    edge = pts.boundary * boundary_terms + min(fixed, chunk)  # at: and file: points too
     needs.append(Need("training.points.boundary", pts.boundary, edge * per_point,
                       f"the derivative graph of {edge:,} boundary points"))
     if pts.adaptive is not None:
