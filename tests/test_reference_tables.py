@@ -330,3 +330,53 @@ def test_a_changed_or_moved_table_is_refused_and_another_can_be_given(heat_run, 
         pinnkit.load(run).table_errors()
     assert pinnkit.load(run).predict(np.array([[0.5, 0.5]])).shape == (1, 1)
 
+
+def test_plot_of_a_run_whose_table_moved_warns_and_draws_the_prediction(heat_run, tmp_path):
+    pytest.importorskip("matplotlib")
+    from pinnkit.plot import plot_run
+
+    run = tmp_path / "run"
+    shutil.copytree(heat_run, run)  # no ref.csv beside the copy
+    with pytest.warns(UserWarning, match=r"the reference table ../ref.csv is not there any "
+                      r"more.*; plotting without the reference"):
+        paths = plot_run(run)
+    assert (run / "plots" / "u.png") in paths
+
+
+# --- the shipped example ----------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = ["--set", "training.stages=[{optimizer: adam, steps: 2}]", "--set",
+         "training.points.domain=64", "--set", "training.points.boundary=16",
+         "--set", "model.width=8"]
+
+
+def test_the_shipped_table_is_what_the_script_writes(tmp_path: Path):
+    import subprocess
+    import sys
+
+    shipped = ROOT / "data" / "burgers_reference.csv"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_reference_tables.py"),
+                    "--out", str(tmp_path)], check=True, capture_output=True)
+    assert (tmp_path / "burgers_reference.csv").read_bytes() == shipped.read_bytes()
+    assert shipped.stat().st_size < 1_000_000
+    from pinnkit.reference import burgers_cole_hopf
+
+    table = np.loadtxt(shipped, delimiter=",", comments="#", skiprows=2)
+    rows = table[::997]
+    want = burgers_cole_hopf(rows[:, 0], rows[:, 1], nu=0.1 / np.pi)
+    np.testing.assert_allclose(rows[:, 2], want, rtol=0, atol=1e-13)
+
+
+def test_the_table_example_trains_and_reports_its_error_from_yaml_alone(tmp_path, capsys):
+    config = ROOT / "configs" / "burgers_table.yaml"
+    assert main(["train", str(config), "--quiet", "--out", str(tmp_path / "run"), *QUICK]) == 0
+    metrics = yaml.safe_load((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["reference"]["points"] == 8385 and metrics["l2_relative_error"]["u"] > 0
+    assert main(["eval", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "at the 8385 points of" in out and "burgers_reference.csv:" in out
+    run = pinnkit.train(config, run_dir=False, progress=False, overrides=QUICK[1::2])
+    assert run.metrics["reference"]["points"] == 8385
+    assert run.metrics["l2_relative_error"]["u"] == pytest.approx(
+        metrics["l2_relative_error"]["u"], rel=1e-6)
