@@ -121,3 +121,21 @@ def test_a_function_of_numbers_keeps_float64():
     assert torch.allclose(got, torch.full_like(x64, 2**0.5 + 3**0.5 / 2), rtol=0, atol=1e-15)
     x32 = torch.ones(3, dtype=torch.float32)
     assert compile_expr(parse("sqrt(c)*x", ns)).fn({"c": 2.0, "x": x32}).dtype == torch.float32
+
+
+def test_a_line_break_in_an_expression_says_what_yaml_kept():
+    """YAML's >- keeps the line break before a more-indented line; Python then stops at
+    it ('unexpected indent'). The fix names the cause; parentheses make the break legal."""
+    ns = Namespace(("x", "t"), ("u",))
+    with pytest.raises(ExprError) as info:
+        parse("u_t - u_xx\n  - exp(-t)", ns)
+    text = str(info.value)
+    assert "syntax error (unexpected indent) on line 2 of the expression" in text
+    assert r"in 'u_t - u_xx\n  - exp(-t)'" in text and "\n" not in text  # one line
+    assert "YAML's > keeps the break before a line indented more than the first" in text
+    assert "wrap it in parentheses" in text
+    with pytest.raises(ExprError, match="a line break ends it"):
+        parse("u_t - u_xx\n- exp(-t)", ns)  # YAML's |: every break kept
+    assert parse("(u_t - u_xx\n  - exp(-t))", ns) == parse("u_t - u_xx - exp(-t)", ns)
+    with pytest.raises(ExprError, match="unbalanced parentheses"):
+        parse("(u_t - u_xx", ns)  # one line: the old hint

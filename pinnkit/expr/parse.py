@@ -78,6 +78,10 @@ def parse(text: str, ns: Namespace, *, selector: bool = False) -> t.Node:
             root = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         at = (exc.offset - 1) if exc.offset else None
+        if "\n" in source and (exc.lineno or 1) > 1:  # a line break Python stops at
+            raise ExprError(source.replace("\n", "\\n"), f"syntax error ({exc.msg}) on "
+                            f"line {exc.lineno} of the expression", None,
+                            _LINE_BREAK_HINT) from None
         hint = "check for unbalanced parentheses or a missing operator"
         if "^" in source:
             hint = "write powers as '**', not '^'"
@@ -92,6 +96,15 @@ def parse(text: str, ns: Namespace, *, selector: bool = False) -> t.Node:
         return _Converter(source, ns, selector).convert(root.body)
     except RecursionError:
         raise ExprError(source, "expression nested too deeply") from None
+
+
+#: the fix for a line break inside an expression: in YAML, '>' folds lines into one only
+#: where they are indented equally, keeping the break before a line indented more (and
+#: '|' keeps every break), and Python reads a break outside parentheses as the end
+_LINE_BREAK_HINT = (
+    "the expression spans lines, and a line break ends it: YAML's > keeps the break before "
+    "a line indented more than the first (| keeps every one); indent continuation lines "
+    "equally, or put the expression in quotes on one line, or wrap it in parentheses")
 
 
 class _Converter:
