@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -106,10 +107,20 @@ PERIODIC_DATA = TINY.replace("  walls:   {on: x == 0 or x == 1, residual: u}",
     .replace("domain: 32, boundary: 8", "domain: 24, boundary: 6")
 
 
-@pytest.mark.parametrize("text", [TINY, PERIODIC_DATA], ids=["tiny", "periodic+parameter"])
+# observations of u and u_x, some rows without a u_x (NaN): each target is the mean over
+# its own rows, which lm's per-point residuals must reproduce
+WITH_DATA = TINY.replace("exact:", "data:\n  obs: {file: obs.csv, weight: 3}\nexact:")
+OBS = "x,t,u,u_x\n0.1,0.2,0.3,1.0\n0.5,0.5,0.2,nan\n0.9,0.1,-0.1,0.4\n0.3,0.8,0.05,nan\n"
+
+
+@pytest.mark.parametrize("text", [TINY, PERIODIC_DATA, WITH_DATA],
+                         ids=["tiny", "periodic+parameter", "data"])
 def test_gauss_newton_system_matches_the_closure(tmp_path: Path, text: str) -> None:
     """J^T R is half the loss gradient and |R|^2 the loss, over weights and parameters."""
-    problem, cfg = resolve(write_config(tmp_path, text))
+    (tmp_path / "obs.csv").write_text(OBS)
+    with warnings.catch_warnings():  # the NaN rows are on purpose
+        warnings.filterwarnings("ignore", "data.obs: 2 of 4 rows have no value")
+        problem, cfg = resolve(write_config(tmp_path, text))
     state = trainer.new_state(build_setup(problem, cfg))
     engine = make_engine("taylor", state.model)
     closure = trainer.Closure(state, engine, problem)

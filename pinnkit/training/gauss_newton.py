@@ -82,17 +82,20 @@ class NormalEquations:
             else (lambda a: a.unsqueeze(1))
         xs = group(x)
         ns = None if normals is None else group(normals)
-        extra = {key: group(v) for key, v in ps.extra.items()}
+        extra, fixed, counts = _per_point(ps.extra, x.shape[0], group, k)
 
         def residuals(xg: torch.Tensor, ng: torch.Tensor | None,
                       eg: dict[Any, torch.Tensor]) -> dict[str, torch.Tensor]:
             table = engine(holder.model, xg, needs, problem.outputs, create_graph=True)
             env = problem.env(xg, table, ng)
+            env.update(fixed)
             env.update(eg)
             out = {}
             for t in terms:
                 r = torch.as_tensor(t.residual(env), dtype=xg.dtype, device=xg.device)
-                out[t.name] = (r.expand(xg.shape[:1]) if r.ndim == 0 else r).reshape(-1)
+                r = (r.expand(xg.shape[:1]) if r.ndim == 0 else r).reshape(-1)
+                mask = eg.get(("mask", t.name))
+                out[t.name] = r if mask is None else r * mask.reshape(-1)
             return out
 
         def of_group(th: dict[str, torch.Tensor], xg: torch.Tensor, ng: torch.Tensor | None,
@@ -108,12 +111,37 @@ class NormalEquations:
             Js, rs = [], []
             for t in terms:
                 r = rt[t.name]  # (groups, per-group values)
-                scale = math.sqrt(weights[t.name] / (n * r.shape[1]))
+                scale = math.sqrt(weights[t.name] / (counts.get(t.name, n) * r.shape[1]))
                 rows = r.shape[0] * r.shape[1]
                 Js.append(scale * torch.cat([v.reshape(rows, -1) for v in jt[t.name].values()],
                                             dim=1))
                 rs.append(scale * r.reshape(-1))
             yield torch.cat(Js), torch.cat(rs)
+
+
+def _per_point(extra: dict[Any, torch.Tensor], n: int, group: Any, k: int
+               ) -> tuple[dict[Any, torch.Tensor], dict[Any, torch.Tensor], dict[str, int]]:
+    """A point set's env entries split by group (point), for ``vmap``. A data target's
+    ``("rows", name)`` indexes the whole set's predictions, which a single point cannot
+    read: it becomes each point's own row, its values spread over the points
+    (``("values", name)``, 0 where the row has none) with a 0/1 ``("mask", name)``, and
+    the target keeps its own count of rows for its mean. Returns (grouped entries,
+    entries every group reads as they are, rows per data target)."""
+    grouped: dict[Any, torch.Tensor] = {}
+    fixed: dict[Any, torch.Tensor] = {}
+    counts: dict[str, int] = {}
+    for key, v in extra.items():
+        kind, name = key if isinstance(key, tuple) and len(key) == 2 else (None, None)
+        if kind == "rows" and ("values", name) in extra:
+            values = extra[("values", name)]
+            spread, mask = values.new_zeros(n), values.new_zeros(n)
+            spread[v], mask[v] = values, 1.0
+            grouped[("values", name)], grouped[("mask", name)] = group(spread), group(mask)
+            fixed[key] = torch.arange(k, device=v.device)
+            counts[str(name)] = len(v)
+        elif not (kind == "values" and ("rows", name) in extra):
+            grouped[key] = group(v)
+    return grouped, fixed, counts
 
 
 class LevenbergMarquardt(FlatOptimizer):
