@@ -67,3 +67,15 @@ def test_setup_resolves_the_engine_and_device_once(tiny_yaml):
     assert setup.engine() is not setup.engine()  # a fresh engine (and plan cache) per call
     problem, cfg = resolve(tiny_yaml, ["model.engine=autograd"])
     assert build_setup(problem, cfg).engine_name == "autograd"
+
+
+def test_lm_with_the_autograd_engine_is_refused_before_training(tiny_yaml):
+    """lm's Jacobian is torch.func's (vmap of jacrev), which nested autograd cannot run
+    under: it crashed with a functorch traceback at the stage's first step."""
+    overrides = ["model.engine=autograd",
+                 "training.stages=[{optimizer: adam, steps: 2}, {optimizer: lm, steps: 2}]"]
+    report = pinnkit.check_report(tiny_yaml, overrides=overrides)
+    assert not report.ok and "training.stages.1.optimizer (from --set): lm, but model.engine " \
+        "is autograd" in report.error and "Fix: use optimizer: ssbroyden" in report.error
+    with pytest.raises(ConfigError, match="lm builds its Jacobian with torch.func"):
+        pinnkit.train(tiny_yaml, run_dir=False, progress=False, overrides=overrides)

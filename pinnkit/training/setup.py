@@ -84,6 +84,7 @@ def build_setup(problem: CompiledProblem, cfg: Config, *, model: torch.nn.Module
     validate_stages(problem, cfg, net, device)
     try:
         engine = make_engine(cfg.model.engine, net)
+        check_engine_stages(getattr(engine, "name", cfg.model.engine), cfg)
     except ConfigError as exc:
         raise located(exc, cfg) from None
     monitor = Monitor(problem, cfg)  # logging.slice and logging.grid, located
@@ -91,6 +92,24 @@ def build_setup(problem: CompiledProblem, cfg: Config, *, model: torch.nn.Module
     check_reference(problem, key, line_of(cfg.lines, "exact"), cfg.source or None)
     return Setup(problem, cfg, device, dtype, net, model is not None,
                  getattr(engine, "name", cfg.model.engine), monitor, check_levels(cfg))
+
+
+def check_engine_stages(engine: str, cfg: Config) -> None:
+    """lm builds its Jacobian with ``torch.func`` (vmap over points of jacrev), which the
+    autograd engine's nested ``torch.autograd.grad`` cannot run under."""
+    if engine != "autograd":
+        return
+    for i, stage in enumerate(cfg.training.stages):
+        if stage.optimizer == "lm":
+            why = "model.engine is autograd" if cfg.model.engine == "autograd" else \
+                "the network has a layer the Taylor engine has no rule for, so derivatives " \
+                "come from autograd"
+            raise ConfigError(f"training.stages.{i}.optimizer", f"lm, but {why}; lm builds "
+                              "its Jacobian with torch.func, under which autograd's nested "
+                              "derivatives cannot run", "a second-order stage the autograd "
+                              "engine can drive: lbfgs, ssbfgs or ssbroyden",
+                              "use optimizer: ssbroyden here, or the taylor engine (pinnkit's "
+                              "network, or layers it has rules for)")
 
 
 def checked_user_model(model: Any, problem: CompiledProblem) -> torch.nn.Module:
