@@ -22,6 +22,8 @@ from .dependence import check_dependence
 from .engine import check_engine
 from .fields import check_field_range
 from .findings import Context, Finding, Losses, Report
+from .initial import check_initial_order
+from .reference import check_exact_residual
 from .scaling import (
     check_data,
     check_domain,
@@ -51,6 +53,7 @@ CHECKS: dict[str, Check] = {
     "engine": check_engine,                      # auto falls back to autograd (no Taylor rule)
     "bounded": check_bounded,                    # objective terms bounded below (symbolic)
     "initial_condition": check_initial_condition,  # a time input needs a lower-face condition
+    "initial_order": check_initial_order,        # u_tt needs u and u_t at t = 0
     "final_time": check_final_time,              # a condition on t = T (on: boundary)
     "boundary_coverage": check_boundary_coverage,  # faces no condition touches
     "trivial_solution": check_trivial_solution,  # zero solves everything
@@ -58,6 +61,7 @@ CHECKS: dict[str, Check] = {
     "parameters": check_parameters,              # learnable parameters without data (hook)
     "input_scale": check_input_scale,            # unnormalised inputs far from [-1, 1]
     "output_scale": check_output_scale,          # exact far from size 1
+    "exact_residual": check_exact_residual,      # a closed-form exact solves the equations
     "data": check_data,                          # data files (hook)
     "field_range": check_field_range,            # coefficient tables that miss the domain
     "bounded_probe": check_probe,                # objective terms bounded below (numeric)
