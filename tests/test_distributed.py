@@ -62,7 +62,8 @@ def ddp_and_one(tmp_path_factory):
         f"{float(a)!r},0.0,{float(np.sin(np.pi * a))!r}\n" for a in x))
     args = ["train", str(tmp / "tiny.yaml"), "--set", STAGES, "--quiet",
             "--set", "conditions.start={on: t == 0, file: u0.csv, residual: u - u0}",
-            "--set", "conditions.pin={at: {x: 0.5, t: 0.5}, residual: u - 0.61}"]
+            "--set", "conditions.pin={at: {x: 0.5, t: 0.5}, "
+            "residual: u - exp(-alpha*pi**2*t)*sin(pi*x)}"]
     proc = torchrun([*args, "--out", str(tmp / "ddp")], tmp)
     assert proc.returncode == 0, proc.stderr[-3000:]
     single = subprocess.run([sys.executable, "-m", "pinnkit", *args, "--out", str(tmp / "one")],

@@ -240,13 +240,14 @@ def test_eval_refuses_a_table_conditions_residual_elsewhere(tmp_path):
 # --- the trainer's paths: rows, Gauss-Newton, chunks, a whole run ---------------------------
 
 U0 = {"x": np.linspace(0, 1, 11)[1:-1], "t": np.zeros(9)}
+PIN = "  pin: {at: {x: 0.5, t: 0.5}, residual: u - exp(-alpha*pi**2*t)*sin(pi*x)}"
 HEAT_TABLE = TINY.replace("  initial: {on: t == 0, residual: u - sin(pi*x)}",
                           "  initial: {on: t == 0, file: u0.csv, residual: u - u0}\n"
-                          "  pin: {at: {x: 0.5, t: 0.5}, residual: u - 0.61}")
+                          + PIN)
 HEAT_POINTS = TINY.replace(
     "  initial: {on: t == 0, residual: u - sin(pi*x)}",
     "  initial: {at: [" + ", ".join(f"{{x: {float(x)!r}, t: 0}}" for x in U0["x"])
-    + "], residual: u - sin(pi*x)}\n  pin: {at: {x: 0.5, t: 0.5}, residual: u - 0.61}")
+    + "], residual: u - sin(pi*x)}\n" + PIN)
 
 
 @pytest.fixture
