@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -143,7 +144,12 @@ def test_python_inverse_problem_compiles_with_its_data() -> None:
                                                   "heat_inverse.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    problem = pinnkit.check(module.HeatInverse())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the method reads self.alpha: exact_residual skips it
+        problem = pinnkit.check(module.HeatInverse())
+    report = pinnkit.check_report(module.HeatInverse())
+    assert any(f.check == "exact_residual" and f.level == "info" and "learnable parameter "
+               "alpha" in f.message for f in report.findings), report.findings
     assert problem.parameters.floats() == {"alpha": pytest.approx(0.5)}
     assert [t.name for t in problem.terms] == ["heat", "initial", "walls", "obs.u"]
     assert len(problem.data[0].x) == 500

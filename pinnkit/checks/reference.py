@@ -227,11 +227,17 @@ def _residual(ctx: Context, term: Term, x: torch.Tensor, normals: torch.Tensor |
     env.update(extra)
     r = torch.as_tensor(term.residual(env), dtype=torch.float64)
     r = r.expand(x.shape[0]) if r.ndim == 0 else r
-    inputs = [*leaves.values(), *params.values()]
+    # a method residual reads self.k, the live value of the raw parameter, not env's copy
+    raws = {n: p for n, p in problem.parameters.raw.items() if p.requires_grad}
+    inputs = [*leaves.values(), *params.values(), *raws.values()]
     if not r.requires_grad or not inputs:
         return None  # reads no field: nothing of the reference's to judge
     grads = torch.autograd.grad(r.sum(), inputs, allow_unused=True)
-    reads = [n for n, g in zip(params, grads[len(leaves):], strict=True) if g is not None]
+    n_leaves, n_params = len(leaves), len(params)
+    reads = [n for n, g in zip(params, grads[n_leaves:n_leaves + n_params], strict=True)
+             if g is not None]
+    reads += [n for n, g in zip(raws, grads[n_leaves + n_params:], strict=True)
+              if g is not None and n not in reads]
     if reads:
         s = "s" if len(reads) > 1 else ""
         return ctx.finding(
