@@ -272,6 +272,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.mark.slow  # an accuracy run (4 s); pytest -m slow
 def test_inverse_coefficient_is_recovered_from_data_cli_and_python(tmp_path, capsys,
                                                                    one_thread):
     x, t, u = _observations()

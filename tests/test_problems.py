@@ -32,7 +32,8 @@ CPU = torch.device("cpu")
 def test_the_library_is_complete():
     names = {p.stem for p in CONFIGS}
     assert {"heat", "poisson", "burgers", "wave", "helmholtz", "allen_cahn", "kdv",
-            "kovasznay", "biharmonic", "poisson_nd", "piecewise", "poisson_field"} <= names
+            "kovasznay", "biharmonic", "poisson_nd", "piecewise", "poisson_field",
+            "burgers_table", "poisson_neumann", "laplace_mesh"} <= names
 
 
 @pytest.mark.parametrize("path", shipped(CONFIGS))

@@ -160,7 +160,8 @@ STAGES = {
 }
 
 
-@pytest.mark.parametrize("name", list(STAGES))
+@pytest.mark.parametrize("name", [n if n != "ssbfgs" else  # ssbroyden runs its code path
+                                  pytest.param(n, marks=pytest.mark.slow) for n in STAGES])
 def test_stop_inside_a_second_order_stage_resumes_exactly(tmp_path: Path, name: str) -> None:
     text = TINY.replace("- {optimizer: lbfgs, steps: 100}", STAGES[name])
     straight = trainer.fit(build_setup(*resolve(write_config(tmp_path, text))), tmp_path / "a",
@@ -179,6 +180,7 @@ def test_stop_inside_a_second_order_stage_resumes_exactly(tmp_path: Path, name: 
     assert diff <= 1e-12, f"{name}: resumed parameters differ by {diff:.3e}"
 
 
+@pytest.mark.slow  # an accuracy run (7 s); pytest -m slow
 def test_lm_and_quasi_newton_train_the_tiny_problem_far_below_adam(tmp_path: Path) -> None:
     """Same Adam start; the second-order stages end 100x below the Adam stage's error."""
     errors = {}
@@ -193,6 +195,7 @@ def test_lm_and_quasi_newton_train_the_tiny_problem_far_below_adam(tmp_path: Pat
     assert errors["ssbroyden"] <= errors["adam"] / 100, errors
 
 
+@pytest.mark.slow  # 7 s; pytest -m slow
 def test_stalled_stage_ends_with_its_reason(tmp_path: Path) -> None:
     """float32 L-BFGS sits at a bit-identical loss; the stage ends instead of going on."""
     # compile: false, as the budget of 100000 steps would make `auto` compile the loss (~6 s)

@@ -98,6 +98,7 @@ def test_sweep_of_four_seeds_matches_four_single_trainings(tmp_path: Path,
     assert float(l2["min"]) == min(values) and float(l2["max"]) == max(values)
 
 
+@pytest.mark.slow  # 4 s; the four-seed test checks equality in every run
 def test_grid_over_a_constant_and_a_width(tmp_path: Path) -> None:
     """Widths make two stacks; the constant's values share a stack (each run reads its own
     alpha in the step). Adam only, so runs end through the sweep's own finish."""

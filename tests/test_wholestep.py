@@ -105,6 +105,7 @@ def test_stop_and_resume_on_the_graph_path_is_exact(tmp_path: Path, ordinary: tr
     assert _close(second.model.state_dict(), ordinary.model.state_dict()) < RTOL
 
 
+@pytest.mark.slow  # 3 s; the graph path equals the ordinary one in the fast tests
 def test_a_rollback_on_the_graph_path_retraces_the_ordinary_one(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
         ) -> None:
@@ -153,6 +154,7 @@ def test_a_rollback_on_the_graph_path_retraces_the_ordinary_one(
     assert _close(runs["graph"].model.state_dict(), runs["false"].model.state_dict()) < RTOL
 
 
+@pytest.mark.slow  # 3 s; pytest -m slow
 def test_adaptive_weights_and_points_stay_on_the_graph_path(tmp_path: Path) -> None:
     """training.balance and training.points.adaptive act between steps: the whole step
     reads the moved weights and the new points."""
