@@ -220,20 +220,20 @@ def _step(m: Method) -> None:
     m.opt.step()
 
 
-def _peak_mb(m: Method, device: torch.device) -> float:
+def peak_mb(step: Callable[[], object], device: torch.device) -> float:
     """Peak extra memory of one step: CUDA's own counter, or on CPU the running sum of
-    every allocation and free the profiler records during the step."""
+    every allocation and free the profiler records during ``step()`` (also used by bench_gpu.py)."""
     if device.type == "cuda":
         torch.cuda.synchronize()
         start = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
-        _step(m)
+        step()
         torch.cuda.synchronize()
         return (torch.cuda.max_memory_allocated() - start) / 2**20
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        _step(m)
+        step()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "trace.json")
         prof.export_chrome_trace(path)
@@ -268,7 +268,7 @@ def run_problem(problem: Problem, n: int, steps: int, warmup: int, device: torch
                 m.times.append(elapsed)
     if memory:
         for m in methods:
-            m.peak_mb = _peak_mb(m, device)
+            m.peak_mb = peak_mb(lambda m=m: _step(m), device)
     streams = TaylorEngine().program(problem.keys.values(), problem.d, ["u"]).plan.streams
     med = {m.name: statistics.median(m.times) for m in methods}
     return {

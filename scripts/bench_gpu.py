@@ -36,7 +36,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +52,9 @@ from pinnkit.training.setup import build_setup  # noqa: E402
 from pinnkit.training.stacked import Stack  # noqa: E402
 from pinnkit.training.trainer import Closure, new_state  # noqa: E402
 from pinnkit.training.wholestep import WholeStep  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from bench_derivatives import peak_mb  # noqa: E402  (one memory probe for both scripts)
 
 PROBLEMS = {"burgers": "configs/burgers.yaml", "poisson": "configs/poisson.yaml"}
 
@@ -167,32 +169,6 @@ def timed(step: Callable[[], object], warmup: int, steps: int, device: torch.dev
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
-
-
-def peak_mb(step: Callable[[], object], device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        start = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        step()
-        torch.cuda.synchronize()
-        return (torch.cuda.max_memory_allocated() - start) / 2**20
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        step()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "trace.json")
-        prof.export_chrome_trace(path)
-        with open(path) as f:
-            events = json.load(f)["traceEvents"]
-    mem = sorted((e["ts"], e["args"]["Bytes"]) for e in events
-                 if e.get("name") == "[memory]" and e["args"].get("Device Type", 0) == 0)
-    total = peak = 0
-    for _, nbytes in mem:
-        total += nbytes
-        peak = max(peak, total)
-    return peak / 2**20
 
 
 def rows_for(problem: str, dtype: str, args: argparse.Namespace, device: torch.device

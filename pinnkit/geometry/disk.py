@@ -15,6 +15,16 @@ def default_names(dim: int) -> tuple[str, ...]:
     return ("x", "y", "z")[:dim] if dim <= 3 else tuple(f"x{i + 1}" for i in range(dim))
 
 
+def coordinate_names(names: Sequence[str] | None, dim: int, kind: str) -> tuple[str, ...]:
+    """The coordinates of a shape centred at a ``dim``-number center: ``names``, or x, y, z."""
+    out = tuple(names) if names is not None else default_names(dim)
+    if len(out) != dim:
+        raise ShapeError(kind, "center", f"has {dim} coordinates but the shape's "
+                         f"coordinates are {', '.join(out)}",
+                         f"{len(out)} numbers", "give one number per coordinate")
+    return out
+
+
 def directions(u: np.ndarray, dim: int) -> np.ndarray:
     """Unit vectors spread uniformly over the sphere, from ``directions_needed(dim)`` uniforms.
 
@@ -61,11 +71,7 @@ class Disk(Shape):
             raise ShapeError(kind, "radius", f"found {radius!r}", "a positive number",
                              example=1)
         dim = self.center.size
-        self.names = tuple(names) if names is not None else default_names(dim)
-        if len(self.names) != dim:
-            raise ShapeError(kind, "center", f"has {dim} coordinates but the shape's "
-                             f"coordinates are {', '.join(self.names)}",
-                             f"{len(self.names)} numbers", "give one number per coordinate")
+        self.names = coordinate_names(names, dim, kind)
         self.name = check_part_name(name, kind)
 
     def __repr__(self) -> str:

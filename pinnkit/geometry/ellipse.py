@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .disk import default_names, directions, directions_needed
+from .disk import coordinate_names, directions, directions_needed
 from .shapes import Piece, Sampler, Shape, ShapeError, check_part_name
 
 CELLS = 256  # arc-length table cells over [0, 2 pi): Gauss-Legendre in each, exact to round-off
@@ -65,11 +65,7 @@ class Ellipse(Shape):
                              "axes=[[...], [...], [...]] in 3-D", "give the directions of "
                              "the semi-axes as axes, rows of an orthonormal matrix")
         self.axes = _rotation(axes, dim, kind) if axes is not None else _turn(self.angle, dim)
-        self.names = tuple(names) if names is not None else default_names(dim)
-        if len(self.names) != dim:
-            raise ShapeError(kind, "center", f"has {dim} coordinates but the shape's "
-                             f"coordinates are {', '.join(self.names)}",
-                             f"{len(self.names)} numbers", "give one number per coordinate")
+        self.names = coordinate_names(names, dim, kind)
         self.name = check_part_name(name, kind)
         # x = center + M u maps the unit ball onto the shape: M = axes^T diag(semi_axes)
         self._map = self.axes.T * self.semi_axes
