@@ -145,31 +145,37 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def data_spec(name: str, value: Any, lines: Lines | None = None, source: str | None = None
-              ) -> tuple[DataConfig, Mapping[str, Any] | None]:
-    """A path, a mapping of options or a ``DataConfig`` -> (options, in-memory table or None).
-
-    From Python, ``{"table": {"x": xs, "u": us}}`` gives the columns directly.
-    """
-    key = f"data.{name}"
+def table_spec(cls: type[Any], key: str, value: Any, lines: Lines | None, source: str | None,
+               missing: tuple[str, str], form: tuple[str, str]) -> tuple[Any, Any]:
+    """A path, a mapping of options or an instance of the config class ``cls`` -> (options,
+    in-memory table or None): what a key that names a CSV/NPZ table (``data.NAME``,
+    ``fields.NAME``) may hold. From Python, ``{"table": {"x": xs, "u": us}}`` gives the
+    columns directly. ``missing``: (expected, fix) when neither file nor table is given;
+    ``form``: (expected, fix) for a value of another type."""
     if isinstance(value, (str, Path)):
-        return DataConfig(file=str(value)), None
-    if isinstance(value, DataConfig):
+        return cls(file=str(value)), None
+    if isinstance(value, cls):
         return value, None
     if isinstance(value, Mapping):
         options: dict[str, Any] = {k: list(v) if isinstance(v, tuple) else v
                                    for k, v in value.items()}
         table = options.pop("table", None)
-        spec = build(DataConfig, options, dict(lines or {}), key, source or "")
+        spec = build(cls, options, dict(lines or {}), key, source or "")
         if table is None and not spec.file:
-            raise Where(f"data.{name}", lines, source).error(
-                "is missing", "a CSV or NPZ file of observations",
-                f"add data.{name}.file: data/{name}.csv")
+            raise Where(key, lines, source).error("is missing", *missing)
         return spec, table
-    raise ConfigError(key, f"found {type(value).__name__} {value!r}",
-                      "a file path or {file: ..., weight: ...}",
-                      f"write {name}: {{file: data/{name}.csv}}",
+    raise ConfigError(key, f"found {type(value).__name__} {value!r}", *form,
                       (lines or {}).get(key), source)
+
+
+def data_spec(name: str, value: Any, lines: Lines | None = None, source: str | None = None
+              ) -> tuple[DataConfig, Mapping[str, Any] | None]:
+    """``data.NAME``: a path, a mapping of options or a ``DataConfig`` (see table_spec)."""
+    return table_spec(DataConfig, f"data.{name}", value, lines, source,
+                      ("a CSV or NPZ file of observations", f"add data.{name}.file: "
+                       f"data/{name}.csv"),
+                      ("a file path or {file: ..., weight: ...}",
+                       f"write {name}: {{file: data/{name}.csv}}"))
 
 
 def find_file(file: str, bases: Sequence[Path], where: Where) -> Path:

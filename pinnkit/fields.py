@@ -40,8 +40,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config.schema import LIMITS, FieldConfig, build
-from .data import Table, Where, load_table, table_from_arrays
+from .config.schema import LIMITS, FieldConfig
+from .data import Table, Where, load_table, table_from_arrays, table_spec
 from .engines.compile import untraced
 from .errors import ConfigError, did_you_mean
 from .expr import tree as t
@@ -470,23 +470,11 @@ def field_spec(name: str, value: Any, lines: Mapping[str, int] | None, source: s
     """A path, ``{file: ..., interpolate: ...}`` (or from Python ``{table: {x: xs, kappa:
     ks}, interpolate: ...}``) or a ``FieldConfig`` -> (options, in-memory columns)."""
     key = f"fields.{name}"
-    if isinstance(value, (str, Path)):
-        return FieldConfig(file=str(value)), None
-    if isinstance(value, FieldConfig):
-        return value, None
-    if isinstance(value, Mapping):
-        options = dict(value)
-        table = options.pop("table", None)
-        spec = build(FieldConfig, options, dict(lines or {}), key, source or "")
-        if table is None and not spec.file:
-            raise Where(key, lines, source).error(
-                "is missing", "a CSV or NPZ table of the field's values",
-                f"add {key}.file: {name}.csv (columns: the inputs it depends on and {name})")
-        return spec, table
-    raise ConfigError(key, f"found {type(value).__name__} {value!r}",
-                      "a file path or {file: ..., interpolate: ...}",
-                      f"write {name}: {{file: {name}.csv, interpolate: linear}}",
-                      (lines or {}).get(key), source)
+    return table_spec(FieldConfig, key, value, lines, source,
+                      ("a CSV or NPZ table of the field's values", f"add {key}.file: "
+                       f"{name}.csv (columns: the inputs it depends on and {name})"),
+                      ("a file path or {file: ..., interpolate: ...}",
+                       f"write {name}: {{file: {name}.csv, interpolate: linear}}"))
 
 
 def check_field_name(name: Any, inputs: Sequence[str], outputs: Sequence[str],
