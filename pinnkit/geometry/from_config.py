@@ -201,14 +201,20 @@ def _polygon(value: Any, key: str, ctx: _Ctx) -> Shape:
         raise ctx.error(key, f"a polygon is 2-D; the space coordinates are "
                         f"{', '.join(ctx.space)}", "two space inputs",
                         "use box, disk or a combination in other dimensions")
-    vertices = spec["vertices"]
-    if not isinstance(vertices, list) or not all(isinstance(v, list) and len(v) == 2
-                                                 for v in vertices):
-        raise ctx.error(f"{key}.vertices", f"found {vertices!r}", "a list of [x, y] points",
-                        "write vertices: [[0, 0], [1, 0], [0, 1]]")
-    pts = [[_number(c, f"{key}.vertices.{i}.{j}", ctx) for j, c in enumerate(v)]
-           for i, v in enumerate(vertices)]
+    pts = _vertices(spec["vertices"], key, ctx, "[x, y]", "[[0, 0], [1, 0], [0, 1]]", repr)
     return _built(lambda: Polygon(pts, ctx.space, spec.get("name")), key, ctx)
+
+
+def _vertices(vertices: Any, key: str, ctx: _Ctx, point: str, example: str,
+              show: Callable[[object], str]) -> list[list[float]]:
+    """``vertices:`` of a polygon or polyhedron: a list of points of ``point``'s length."""
+    d = point.count(",") + 1
+    if not isinstance(vertices, list) or not all(isinstance(v, list) and len(v) == d
+                                                 for v in vertices):
+        raise ctx.error(f"{key}.vertices", f"found {show(vertices)}", f"a list of {point} "
+                        "points", f"write vertices: {example}")
+    return [[_number(c, f"{key}.vertices.{i}.{j}", ctx) for j, c in enumerate(v)]
+            for i, v in enumerate(vertices)]
 
 
 def _numbers(v: Any, key: str, ctx: _Ctx, count: int, what: str, example: str) -> list[float]:
@@ -255,13 +261,8 @@ def _polyhedron(value: Any, key: str, ctx: _Ctx) -> Shape:
         raise ctx.error(key, f"a polyhedron is 3-D; the space coordinates are "
                         f"{', '.join(ctx.space)}", "three space inputs",
                         "use polygon in 2-D, box or disk in other dimensions")
-    vertices = spec["vertices"]
-    if not isinstance(vertices, list) or not all(isinstance(v, list) and len(v) == 3
-                                                 for v in vertices):
-        raise ctx.error(f"{key}.vertices", f"found {_clip(vertices)}", "a list of [x, y, z] "
-                        "points", "write vertices: [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]")
-    pts = [[_number(c, f"{key}.vertices.{i}.{j}", ctx) for j, c in enumerate(v)]
-           for i, v in enumerate(vertices)]
+    pts = _vertices(spec["vertices"], key, ctx, "[x, y, z]",
+                    "[[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]", _clip)
     return _built(lambda: Polyhedron(pts, ctx.space, spec.get("name")), key, ctx)
 
 
